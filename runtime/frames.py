@@ -1,0 +1,120 @@
+"""Messages that flow through a session.
+
+Every message is a frozen dataclass stamped with integer nanoseconds on the
+session's one monotonic clock, and every audio sample is addressed by its
+absolute index on the session's sample clock (never by a position inside a
+buffer). Arrays inside messages are made read-only so a consumer cannot
+change what another consumer sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def frozen_array(values: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+    """Return a read-only contiguous copy of `values` in `dtype`.
+
+    Copying keeps producers free to reuse their buffers (the audio callback
+    does) without changing a message already handed on."""
+    array = np.array(values, dtype=dtype, order="C", copy=True)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A block of multichannel audio on the session sample clock.
+
+    `start_sample` is the absolute index of `samples[0]` at `sample_rate`;
+    `capture_ns` is when that sample was captured (ADC time where PortAudio
+    reports it, else arrival time minus the block duration).
+    """
+
+    start_sample: int
+    samples: np.ndarray  # float32 [n, channels]
+    sample_rate: int
+    capture_ns: int
+
+    def __post_init__(self) -> None:
+        if self.samples.ndim != 2:
+            raise ValueError(f"AudioChunk.samples must be 2-D [n, channels], got shape {self.samples.shape}")
+        object.__setattr__(self, "samples", frozen_array(self.samples))
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[1])
+
+    @property
+    def end_sample(self) -> int:
+        return self.start_sample + self.frames
+
+
+@dataclass(frozen=True)
+class PersonPose:
+    """One person's pose for one animation frame.
+
+    `joint_rotations` are local exponential-map (axis-angle, radians) rotations
+    in the skeleton template's joint order; row 0 is the root joint and holds
+    the global orientation. `root_position` is global, in template units, Y up.
+    `face` holds the 61 Live Link values (52 ARKit shapes in 0..1, then head and
+    eye angles in -1..1), in the canonical order of `dyad.models.arkit`.
+    """
+
+    person: int
+    root_position: np.ndarray  # [3]
+    joint_rotations: np.ndarray  # [J, 3]
+    face: np.ndarray  # [61]
+    speaking: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root_position", frozen_array(self.root_position))
+        object.__setattr__(self, "joint_rotations", frozen_array(self.joint_rotations))
+        object.__setattr__(self, "face", frozen_array(self.face))
+
+
+@dataclass(frozen=True)
+class FrameBundle:
+    """Frame `index` for both people, as the emitter sent it.
+
+    `audio_ns` is the capture time of the frame's audio (t0 + index / fps),
+    `target_ns` the contracted send time (audio_ns + budget) and `send_ns` the
+    time the emitter actually handed it to the sinks. `fallback` marks a frame
+    the scheduler did not deliver in time (a deadline miss).
+    """
+
+    index: int
+    audio_ns: int
+    target_ns: int
+    send_ns: int
+    fps: int
+    people: tuple[PersonPose, ...]
+    fallback: bool = False
+
+    @property
+    def latency_ns(self) -> int:
+        return self.send_ns - self.audio_ns
+
+
+@dataclass(frozen=True)
+class ControlState:
+    """Per-person control inputs that condition the animators."""
+
+    actions: tuple[str, ...] = ("stand", "stand")  # sit | walk | stand
+    facing: bool = True  # the two people face each other
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """Something worth counting or logging that is not a frame (errors become events)."""
+
+    kind: str
+    message: str
+    time_ns: int
+    details: dict = field(default_factory=dict)
