@@ -1,0 +1,117 @@
+"""Typed session configuration, validated up front with one-line errors that name the field."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from dyad.runtime.errors import DyadError
+from dyad.runtime.frames import ControlState
+from dyad.runtime.separation import SeparationConfig
+
+ACTIONS = ("sit", "walk", "stand")
+
+
+def _require(condition: bool, field_name: str, message: str) -> None:
+    if not condition:
+        raise DyadError(f"config field '{field_name}': {message}")
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """The latency contract's knobs.
+
+    Budget arithmetic: hop + lookahead + pipeline delay + compute + transport <= budget.
+    With the defaults (2 frames hop = 66.7 ms, no lookahead, ~38 ms of audio
+    buffering in source block, separation block and mel window) about 45 ms
+    remain for compute and transport inside 150 ms.
+    """
+
+    fps: int = 30
+    budget_ms: float = 150.0
+    hop_frames: int = 2
+    lookahead_frames: int = 0
+    context_frames: int = 8
+    block_ms: float = 10.0  # audio source block (replay) / PortAudio blocksize
+
+    @property
+    def budget_ns(self) -> int:
+        return int(round(self.budget_ms * 1e6))
+
+    def validate(self) -> None:
+        _require(1 <= self.fps <= 240, "timing.fps", f"must be 1..240, got {self.fps}")
+        _require(self.budget_ms > 0, "timing.budget_ms", f"must be > 0, got {self.budget_ms}")
+        _require(1 <= self.hop_frames <= self.fps, "timing.hop_frames", f"must be 1..fps, got {self.hop_frames}")
+        _require(0 <= self.lookahead_frames <= self.fps, "timing.lookahead_frames", f"must be 0..fps, got {self.lookahead_frames}")
+        _require(0 <= self.context_frames <= 10 * self.fps, "timing.context_frames", f"must be 0..10 s of frames, got {self.context_frames}")
+        _require(1.0 <= self.block_ms <= 100.0, "timing.block_ms", f"must be 1..100 ms, got {self.block_ms}")
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    sample_rate: int = 16000  # session clock; Silero VAD and Wav2Vec2 both want 16 kHz
+    queue_seconds: float = 2.0  # bounded hand-off from the audio thread; newest chunk dropped when full
+
+    def validate(self) -> None:
+        _require(self.sample_rate == 16000, "audio.sample_rate", f"the session runs at 16000 Hz (inputs are resampled), got {self.sample_rate}")
+        _require(0.1 <= self.queue_seconds <= 60, "audio.queue_seconds", f"must be 0.1..60, got {self.queue_seconds}")
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    n_fft: int = 400  # 25 ms window
+    hop_length: int = 160  # 10 ms
+    n_mels: int = 80
+
+    def validate(self) -> None:
+        _require(self.n_fft >= 64, "mel.n_fft", f"must be >= 64, got {self.n_fft}")
+        _require(0 < self.hop_length <= self.n_fft, "mel.hop_length", f"must be 1..n_fft, got {self.hop_length}")
+        _require(8 <= self.n_mels <= 256, "mel.n_mels", f"must be 8..256, got {self.n_mels}")
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    timing: TimingConfig = field(default_factory=TimingConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    mel: MelConfig = field(default_factory=MelConfig)
+    separation: SeparationConfig = field(default_factory=SeparationConfig)
+    seed: int = 0
+    offline: bool = False
+    seconds: float | None = None
+    out_dir: Path | None = None
+    sinks: tuple[str, ...] = ()
+    controls: ControlState = field(default_factory=ControlState)
+    status_interval_s: float = 1.0  # live status line; 0 disables
+
+    def validate(self) -> SessionConfig:
+        self.timing.validate()
+        self.audio.validate()
+        self.mel.validate()
+        self.separation.validate()
+        _require(self.seconds is None or self.seconds > 0, "seconds", f"must be > 0, got {self.seconds}")
+        _require(len(self.controls.actions) == 2, "controls.actions", "needs one action per person")
+        for action in self.controls.actions:
+            _require(action in ACTIONS, "controls.actions", f"unknown action '{action}' (expected one of {', '.join(ACTIONS)})")
+        floor_ms = self.minimum_budget_ms()
+        _require(
+            self.timing.budget_ms > floor_ms,
+            "timing.budget_ms",
+            f"{self.timing.budget_ms:g} ms cannot hold hop + lookahead + audio buffering = {floor_ms:.1f} ms even with zero compute",
+        )
+        return self
+
+    def pipeline_delay_ms(self) -> float:
+        """Audio buffering before a frame's features exist: source block, separation block, mel right half-window."""
+        separation_block_ms = self.separation.block / self.audio.sample_rate * 1000
+        mel_right_ms = self.mel.n_fft / 2 / self.audio.sample_rate * 1000
+        return self.timing.block_ms + separation_block_ms + mel_right_ms
+
+    def minimum_budget_ms(self) -> float:
+        t = self.timing
+        return (t.hop_frames + t.lookahead_frames) / t.fps * 1000 + self.pipeline_delay_ms()
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["out_dir"] = str(self.out_dir) if self.out_dir else None
+        data["sinks"] = list(self.sinks)
+        return data

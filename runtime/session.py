@@ -1,0 +1,275 @@
+"""One dyad session: source -> front end -> scheduler -> emitter -> sinks, on one clock.
+
+Offline and real-time runs share every component; only the driver differs.
+Offline is a discrete-event simulation on a simulated clock: each chunk is
+processed at its arrival time (capture time of its last sample), and before
+that every frame whose send time has come is emitted with what was ready.
+Compute takes no simulated time, so identical input and seed give
+bit-identical frames. Real time runs the same steps on two threads: the
+processing thread (audio -> frames) and the emitter thread (frames -> sinks,
+paced by the monotonic clock), so a slow hop can never delay a send.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from dyad.models.skeleton import Skeleton, load_default_skeleton
+from dyad.runtime.animator import Animator
+from dyad.runtime.audio_source import AudioSource
+from dyad.runtime.clock import Clock, MonotonicClock, SimulatedClock
+from dyad.runtime.config import SessionConfig
+from dyad.runtime.emitter import Emitter
+from dyad.runtime.fallback import Fallback
+from dyad.runtime.features import FeatureTimeline
+from dyad.runtime.frame_store import FrameStore
+from dyad.runtime.frames import AudioChunk, FrameBundle
+from dyad.runtime.frontend import AudioFrontEnd
+from dyad.runtime.procedural import ProceduralAnimator
+from dyad.runtime.scheduler import Scheduler
+from dyad.runtime.sinks import Sink, SinkSet, recorders_for, sink_from_url
+from dyad.runtime.stats import SessionStats
+
+log = logging.getLogger("dyad.session")
+
+FEATURE_RING_SECONDS = 30
+
+
+@dataclass
+class SessionResult:
+    frames: int
+    summary: dict
+    bundles: list[FrameBundle] = field(default_factory=list)  # kept only when asked (tests, benchmarks)
+
+
+class Session:
+    def __init__(
+        self,
+        config: SessionConfig,
+        source: AudioSource,
+        animator: Animator | None = None,
+        extra_sinks: list[Sink] | None = None,
+        skeleton: Skeleton | None = None,
+        keep_frames: bool = False,
+        status: Callable[[str], None] | None = None,
+        inputs: dict | None = None,
+    ) -> None:
+        self.config = config.validate()
+        timing = config.timing
+        self.source = source
+        self.inputs = inputs or {}
+        self.skeleton = skeleton or load_default_skeleton()
+        self.stats = SessionStats()
+        self.procedural = ProceduralAnimator(self.skeleton, fps=timing.fps, seed=config.seed)
+        self.animator = animator or self.procedural
+        ring = max(FEATURE_RING_SECONDS * timing.fps, 4 * (timing.context_frames + timing.hop_frames + timing.lookahead_frames))
+        self.timeline = FeatureTimeline(config.mel.n_mels, ring)
+        self.frontend = AudioFrontEnd(config, self.timeline, self.stats)
+        self.store = FrameStore(history_frames=timing.context_frames + 4 * timing.hop_frames + timing.fps)
+        self.scheduler = Scheduler(timing, self.animator, self.timeline, self.store, self.stats, fallback_animator=self.procedural)
+        self.scheduler.controls = config.controls
+        self.clock: Clock = SimulatedClock() if config.offline else MonotonicClock()
+        sinks = self._build_sinks(extra_sinks or [])
+        self.sinks = SinkSet(sinks, timing.fps, block_when_full=config.offline)
+        self._kept: list[FrameBundle] | None = [] if keep_frames else None
+        self.emitter = Emitter(timing.fps, timing.budget_ns, self.store, Fallback(self._neutral_frame), self._send, self.clock, self.stats)
+        self._status = status
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+
+    # -- wiring ---------------------------------------------------------------
+    def _build_sinks(self, extra: list[Sink]) -> list[Sink]:
+        sinks: list[Sink] = []
+        try:
+            if self.config.out_dir is not None:
+                sinks += recorders_for(self.config.out_dir, self.skeleton, self.config.timing.fps)
+            sinks += [sink_from_url(url, self.skeleton) for url in self.config.sinks]
+        except BaseException:
+            for sink in sinks:
+                sink.close()
+            raise
+        return sinks + extra
+
+    def _send(self, bundle: FrameBundle) -> None:
+        self.sinks.send(bundle)
+        if self._kept is not None:
+            self._kept.append(bundle)
+
+    def _neutral_frame(self, index: int):
+        """A silent procedural frame: the fallback's target when no hint exists for `index`."""
+        return self.procedural.neutral(index)
+
+    def stop(self) -> None:
+        """Ask a running session to end (SIGINT, a control message): recordings are closed cleanly."""
+        self._stop.set()
+
+    # -- shared steps ---------------------------------------------------------
+    def _ingest(self, chunk: AudioChunk) -> None:
+        self.frontend.process(chunk)
+        if self.frontend.first_capture_ns is not None:
+            self.emitter.start(self.frontend.first_capture_ns)
+        self.scheduler.poll()
+
+    def _finish_input(self) -> int:
+        end = self.frontend.finish()
+        self.emitter.set_end(end)
+        self.scheduler.poll(end_frame=end)
+        return end
+
+    def _sample_limit(self) -> int | None:
+        seconds = self.config.seconds
+        return None if seconds is None else int(round(seconds * self.config.audio.sample_rate))
+
+    def _limited(self, chunk: AudioChunk) -> AudioChunk | None:
+        """Trim a chunk to the `--seconds` limit; None once the limit is reached."""
+        limit = self._sample_limit()
+        if limit is None or chunk.end_sample <= limit:
+            return chunk
+        keep = limit - chunk.start_sample
+        if keep <= 0:
+            return None
+        return AudioChunk(chunk.start_sample, chunk.samples[:keep], chunk.sample_rate, chunk.capture_ns)
+
+    # -- drivers --------------------------------------------------------------
+    def run(self) -> SessionResult:
+        wall_start = time.monotonic()
+        try:
+            frames = self._run_offline() if self.config.offline else self._run_realtime()
+        finally:
+            self.sinks.close()
+            self.source.close()
+        summary = self._summary(frames, time.monotonic() - wall_start)
+        if self.config.out_dir is not None:
+            (self.config.out_dir / "session.json").write_text(json.dumps(summary, indent=2))
+        return SessionResult(frames=frames, summary=summary, bundles=self._kept or [])
+
+    def _offline_chunks(self) -> Iterator[AudioChunk]:
+        for chunk in self.source.iter_chunks():
+            limited = self._limited(chunk)
+            if limited is None or self._stop.is_set():
+                return
+            yield limited
+
+    def _run_offline(self) -> int:
+        clock = self.clock
+        assert isinstance(clock, SimulatedClock)
+        for chunk in self._offline_chunks():
+            arrival = chunk.capture_ns + chunk.frames * 1_000_000_000 // chunk.sample_rate
+            self.emitter.emit_until(arrival, advance=clock.advance_to)
+            clock.advance_to(arrival)
+            self._ingest(chunk)
+        self._finish_input()
+        self.emitter.emit_until(2**62, advance=clock.advance_to)
+        return self.emitter.next_index
+
+    def _run_realtime(self) -> int:
+        emitter_thread = threading.Thread(target=self.emitter.run, args=(self._stop,), name="emitter", daemon=True)
+        processing = threading.Thread(target=self._process_loop, name="processing", daemon=True)
+        self.source.start()
+        emitter_thread.start()
+        processing.start()
+        try:
+            self._wait(emitter_thread)
+        finally:
+            self._stop.set()
+            processing.join(5.0)
+            emitter_thread.join(5.0)
+        if self._error is not None:
+            raise self._error
+        return self.emitter.next_index
+
+    def _wait(self, emitter_thread: threading.Thread) -> None:
+        next_status = time.monotonic() + self.config.status_interval_s
+        while emitter_thread.is_alive():
+            emitter_thread.join(0.1)
+            if self._status and self.config.status_interval_s > 0 and time.monotonic() >= next_status:
+                self._status(self.status_line())
+                next_status += self.config.status_interval_s
+
+    def _process_loop(self) -> None:
+        limit = self._sample_limit()
+        try:
+            while not self._stop.is_set():
+                chunk = self.source.read(timeout_s=0.05)
+                if chunk is None:
+                    if self.source.finished:
+                        break
+                    continue
+                limited = self._limited(chunk)
+                if limited is not None:
+                    self._ingest(limited)
+                if limit is not None and self.frontend.next_sample >= limit:
+                    break
+            if not self.emitter.started.is_set():
+                self._stop.set()  # no audio at all: nothing to pace
+                return
+            self._finish_input()
+        except BaseException as error:  # surfaced by run(); the emitter stops with it
+            self._error = error
+            self._stop.set()
+
+    # -- reporting ------------------------------------------------------------
+    def status_line(self) -> str:
+        latency = self.stats.latency.summary_ms()
+        counters = self.stats.counters
+        speaking = "".join("#" if v > 0.5 else "." for v in self._speaking_now())
+        return (
+            f"t={self.emitter.next_index / self.config.timing.fps:6.1f}s frames={self.emitter.next_index} "
+            f"latency p95={latency.get('p95', float('nan')):.1f}ms misses={counters.get('deadline_misses', 0)} "
+            f"dropped_audio={counters.get('dropped_audio_samples', 0)} speaking[A,B]={speaking}"
+        )
+
+    def _speaking_now(self) -> list[float]:
+        ready = self.timeline.ready_until
+        if ready == 0:
+            return [0.0, 0.0]
+        features = self.timeline.window(ready - 1, 1)
+        return [float(f.vad[0]) for f in features]
+
+    def _summary(self, frames: int, wall_s: float) -> dict:
+        stats = self.stats.summary()
+        counters = stats["counters"]
+        rate = self.config.audio.sample_rate
+        dropped = counters.get("dropped_audio_samples", 0)
+        return {
+            "dyad_session": 1,
+            "config": self.config.to_dict(),
+            "inputs": self.inputs,
+            "animator": self.animator.name,
+            "skeleton_joints": len(self.skeleton.joint_names),
+            "fps": self.config.timing.fps,
+            "frames": {"p0": frames, "p1": frames},
+            "audio_seconds": self.frontend.next_sample / rate,
+            "wall_seconds": round(wall_s, 3),
+            "deadline_misses": counters.get("deadline_misses", 0),
+            "dropped_audio": {"samples": dropped, "seconds": dropped / rate},
+            "latency_ms": stats["latency_ms"],
+            "stage_ms": stats["stage_ms"],
+            "counters": counters,
+            "late_frames": self.store.late_frames,
+            "source": self.source.stats(),
+            "sinks": self.sinks.stats(),
+            "machine": {
+                "platform": platform.platform(),
+                "processor": platform.machine(),
+                "cpus": _cpu_count(),
+                "torch": torch.__version__,
+                "numpy": np.__version__,
+            },
+        }
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
