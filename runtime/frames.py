@@ -111,6 +111,22 @@ class ControlState:
 
 
 @dataclass(frozen=True)
+class TranscriptLine:
+    """Words one person said, timed on the session's audio clock (seconds since sample 0).
+
+    Arrives from a host app's own speech recognition (OSC / ZeroMQ), a timed
+    transcript file, or the local ASR. `received_ns` is when it reached the
+    session: words are late by nature and that lateness is measured.
+    """
+
+    person: int
+    text: str
+    start_s: float
+    end_s: float
+    received_ns: int = 0
+
+
+@dataclass(frozen=True)
 class SessionEvent:
     """Something worth counting or logging that is not a frame (errors become events)."""
 
