@@ -9,7 +9,7 @@ change what another consumer sees.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -124,13 +124,3 @@ class TranscriptLine:
     start_s: float
     end_s: float
     received_ns: int = 0
-
-
-@dataclass(frozen=True)
-class SessionEvent:
-    """Something worth counting or logging that is not a frame (errors become events)."""
-
-    kind: str
-    message: str
-    time_ns: int
-    details: dict = field(default_factory=dict)
