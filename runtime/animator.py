@@ -25,6 +25,11 @@ class PersonFeatures:
     mel: np.ndarray  # [T, n_mels] log-mel (natural log of power), averaged per animation frame
     rms_db: np.ndarray  # [T] RMS level in dBFS of the separated signal
     vad: np.ndarray  # [T] Silero speech probability, 0..1
+    # Learned speech features, None unless the session runs those encoders (runtime/speech.py).
+    # The partner's Wav2Vec2 features are the other person's `wav2vec` in the same window.
+    wav2vec: np.ndarray | None = None  # [T, D] Wav2Vec2 of this person's voice, interpolated to the frame centres
+    words: np.ndarray | None = None  # [T, D_bert] BERT vector of the word spoken at each frame, zeros where none is known
+    no_text: np.ndarray | None = None  # [T] 1.0 where no word is known for the frame, else 0.0
 
     @property
     def frames(self) -> int:

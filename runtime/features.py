@@ -9,6 +9,10 @@ Per frame and person:
          the span's end (causal: it adds no waiting).
 Finished frames go into a bounded ring (`FeatureTimeline`) so a two-hour
 session holds constant memory.
+
+When the learned speech features are on (runtime/speech.py), a frame is also
+held until its Wav2Vec2 features exist, and it takes the word features known
+at the moment it is finished (`extras`); a finished frame is never rewritten.
 """
 
 from __future__ import annotations
@@ -28,21 +32,40 @@ def frame_start_sample(frame: int, sample_rate: int, fps: int) -> int:
 class FeatureTimeline:
     """Ring buffer of finished frame features for two people."""
 
-    def __init__(self, n_mels: int, capacity_frames: int, people: int = 2) -> None:
+    def __init__(
+        self, n_mels: int, capacity_frames: int, people: int = 2, wav2vec_dim: int | None = None, words_dim: int | None = None
+    ) -> None:
         self.capacity = capacity_frames
         self.people = people
         self.n_mels = n_mels
         self._mel = np.full((capacity_frames, people, n_mels), np.log(LOG_FLOOR), dtype=np.float32)
         self._rms_db = np.full((capacity_frames, people), SILENCE_DB, dtype=np.float32)
         self._vad = np.zeros((capacity_frames, people), dtype=np.float32)
+        # Optional learned streams (zeros past the end of input; no_text reads 1 there).
+        self._wav2vec = None if wav2vec_dim is None else np.zeros((capacity_frames, people, wav2vec_dim), np.float32)
+        self._words = None if words_dim is None else np.zeros((capacity_frames, people, words_dim), np.float32)
+        self._no_text = None if words_dim is None else np.ones((capacity_frames, people), np.float32)
         self.ready_until = 0  # frames [0, ready_until) are finished
         self.final_frame: int | None = None  # set once the input has ended
 
-    def append(self, mel: np.ndarray, rms_db: np.ndarray, vad: np.ndarray) -> None:
+    def append(
+        self,
+        mel: np.ndarray,
+        rms_db: np.ndarray,
+        vad: np.ndarray,
+        wav2vec: np.ndarray | None = None,
+        words: np.ndarray | None = None,
+        no_text: np.ndarray | None = None,
+    ) -> None:
         slot = self.ready_until % self.capacity
         self._mel[slot] = mel
         self._rms_db[slot] = rms_db
         self._vad[slot] = vad
+        if self._wav2vec is not None:
+            self._wav2vec[slot] = 0.0 if wav2vec is None else wav2vec
+        if self._words is not None:
+            self._words[slot] = 0.0 if words is None else words
+            self._no_text[slot] = 1.0 if no_text is None else no_text
         self.ready_until += 1
 
     def silence(self, count: int) -> tuple[PersonFeatures, ...]:
@@ -52,9 +75,20 @@ class FeatureTimeline:
                 mel=np.full((count, self.n_mels), np.log(LOG_FLOOR), dtype=np.float32),
                 rms_db=np.full(count, SILENCE_DB, dtype=np.float32),
                 vad=np.zeros(count, dtype=np.float32),
+                **self._learned(np.zeros(count, np.int64), np.zeros(count, bool), p),
             )
-            for _ in range(self.people)
+            for p in range(self.people)
         )
+
+    def _learned(self, slots: np.ndarray, valid: np.ndarray, person: int) -> dict:
+        """The optional learned streams of one person at `slots` (unfinished frames: zeros, no_text 1)."""
+        out: dict = {}
+        if self._wav2vec is not None:
+            out["wav2vec"] = np.where(valid[:, None], self._wav2vec[slots, person], np.float32(0.0))
+        if self._words is not None:
+            out["words"] = np.where(valid[:, None], self._words[slots, person], np.float32(0.0))
+            out["no_text"] = np.where(valid, self._no_text[slots, person], np.float32(1.0))
+        return out
 
     def window(self, first: int, count: int) -> tuple[PersonFeatures, ...]:
         """Features for frames [first, first + count); frames not finished (past the end of input) read as silence."""
@@ -68,7 +102,12 @@ class FeatureTimeline:
         rms = np.where(valid[:, None], self._rms_db[slots], np.float32(SILENCE_DB))
         vad = np.where(valid[:, None], self._vad[slots], np.float32(0.0))
         return tuple(
-            PersonFeatures(mel=mel[:, p].astype(np.float32), rms_db=rms[:, p].astype(np.float32), vad=vad[:, p].astype(np.float32))
+            PersonFeatures(
+                mel=mel[:, p].astype(np.float32),
+                rms_db=rms[:, p].astype(np.float32),
+                vad=vad[:, p].astype(np.float32),
+                **self._learned(slots, valid, p),
+            )
             for p in range(self.people)
         )
 
@@ -91,6 +130,9 @@ class FrameFeatureBuilder:
         self._vad_probs: list[np.ndarray] = []  # pending VAD windows, [people] each
         self._vad_first = 0
         self._last_vad = np.zeros(people, dtype=np.float32)
+        # Learned streams (runtime/speech.py): `ready(frame) -> bool` holds a frame until they
+        # exist, `take(frame) -> dict` gives its wav2vec / words / no_text. None: off.
+        self.extras = None
 
     def add_samples(self, samples: np.ndarray) -> None:
         self._samples = np.concatenate([self._samples, samples])
@@ -114,7 +156,8 @@ class FrameFeatureBuilder:
         samples_end = self._samples_start + len(self._samples)
         vad_end = (self._vad_first + len(self._vad_probs)) * self.vad_window
         mel_next_centre = self._mel_end() * self.mel_hop + self.mel_half
-        return samples_end >= span_end and mel_next_centre >= span_end and vad_end >= span_end - self.vad_window + 1
+        heard = samples_end >= span_end and mel_next_centre >= span_end and vad_end >= span_end - self.vad_window + 1
+        return heard and (self.extras is None or self.extras.ready(frame))
 
     def advance(self, final: bool = False, end_frame: int | None = None) -> int:
         """Finish every frame whose inputs are complete; at the end of input finish up to `end_frame`."""
@@ -133,7 +176,8 @@ class FrameFeatureBuilder:
     def _finish(self, frame: int) -> None:
         start = frame_start_sample(frame, self.sample_rate, self.fps)
         end = frame_start_sample(frame + 1, self.sample_rate, self.fps)
-        self.timeline.append(self._take_mel(start, end), self._take_rms(start, end), self._take_vad(end))
+        learned = {} if self.extras is None else self.extras.take(frame)
+        self.timeline.append(self._take_mel(start, end), self._take_rms(start, end), self._take_vad(end), **learned)
 
     def _take_mel(self, start: int, end: int) -> np.ndarray:
         members = []

@@ -22,7 +22,9 @@ from dyad.runtime.vad import DyadVad
 
 
 class AudioFrontEnd:
-    def __init__(self, config: SessionConfig, timeline: FeatureTimeline, stats: SessionStats, vad: DyadVad | None = None) -> None:
+    def __init__(
+        self, config: SessionConfig, timeline: FeatureTimeline, stats: SessionStats, vad: DyadVad | None = None, speech=None
+    ) -> None:
         self.config = config
         self.timeline = timeline
         self.stats = stats
@@ -38,6 +40,8 @@ class AudioFrontEnd:
             mel_n_fft=config.mel.n_fft,
             vad_window=VAD_WINDOW,
         )
+        self.speech = speech  # runtime.speech.SpeechFeatures (Wav2Vec2, words) or None
+        self.builder.extras = speech
         self.next_sample = 0  # absolute index of the next input sample expected
         self.first_capture_ns: int | None = None
 
@@ -68,6 +72,8 @@ class AudioFrontEnd:
             windows = self.vad.push(separated)
         with self.stats.stage("mel"):
             first_mel, mel = self.mel.push(separated)
+        if self.speech is not None:  # times its own stages: wav2vec2 per hop, bert per arrived batch
+            self.speech.push(separated, windows.starts, windows.probs, self.timeline.ready_until)
         with self.stats.stage("frame_features"):
             self.builder.add_samples(separated)
             if len(windows):
@@ -85,5 +91,7 @@ class AudioFrontEnd:
         end_frame = self.end_frame()
         padding = self.config.separation.block + self.config.mel.n_fft + VAD_WINDOW
         self._consume(np.zeros((padding, 2), np.float32))
+        if self.speech is not None:
+            self.speech.finish(end_frame)
         self.builder.advance(final=True, end_frame=end_frame)
         return end_frame
