@@ -1,0 +1,291 @@
+"""The learned animator: the body and face diffusion models behind the Animator contract.
+
+Each hop is one call for the dyad: the window's features and past-context poses
+of both people become model inputs, `DyadGenerator` samples lower body, upper body
+and face for both people (person axis / batch of two), and the new frames are
+decoded into `PersonPose`s. The procedural animator stays the session's fallback:
+the scheduler runs it first every hop and the emitter uses its frames when this
+one is late or fails.
+
+Inputs a window may lack: Wav2Vec2 and BERT word features are optional fields of
+`PersonFeatures`; when absent the models get zeros (and no_text = 1), so they
+still run. Non-finite feature values are replaced by 0 and counted. Everything
+that can be checked before the session starts is checked at load time
+(`load_learned_animator`), including one full warm-up window.
+
+Root placement: a window's first context frame gives where each person stands;
+a cold start (no context) uses the same placement as the procedural animator,
+facing each other unless the controls say otherwise. New frames integrate the
+predicted root deltas from the last context frame actually sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+
+import numpy as np
+import torch
+
+from dyad.models.arkit import ANGLE_RANGE, ARKIT_SLICE, HEAD_EYE_SLICE, NUM_LIVE_LINK, SHAPE_RANGE
+from dyad.models.body_repr import DELTA_COLUMNS, decode_body, encode_body
+from dyad.models.checkpoint import ModelLoadError, check_skeleton
+from dyad.models.generator import DyadGenerator, DyadInputs, DyadOutputs
+from dyad.models.model_config import ACTIONS
+from dyad.models.model_dir import LoadedModels, load_model_dir, onnx_denoisers
+from dyad.models.pose import yaw_of
+from dyad.models.skeleton import Skeleton
+from dyad.runtime.animator import AnimationWindow, PersonFeatures
+from dyad.runtime.config import SessionConfig
+from dyad.runtime.errors import DyadError
+from dyad.runtime.frames import ControlState, PersonPose
+from dyad.runtime.learned_config import LearnedConfig
+from dyad.runtime.mel import LOG_FLOOR
+from dyad.runtime.procedural import Placement
+from dyad.runtime.step_policy import StepPolicy
+
+log = logging.getLogger("dyad.learned")
+
+People = tuple[tuple[PersonPose, ...], tuple[PersonPose, ...]]
+
+
+def _seed(seed: int, frame: int) -> int:
+    """Noise seed of one window: a function of (session seed, first new frame) only."""
+    return int(np.random.SeedSequence([seed & 0xFFFFFFFF, frame]).generate_state(1, np.uint64)[0])
+
+
+def initial_placement(placement: Placement, controls: ControlState) -> tuple[np.ndarray, np.ndarray]:
+    """(xz [2, 2], yaw [2]) where the two people start: facing each other, or along forward_yaw."""
+    xz = np.array(placement.positions, dtype=np.float64)
+    if not controls.facing:
+        return xz, np.full(2, placement.forward_yaw)
+    d = xz[1] - xz[0]
+    toward = math.atan2(d[0], d[1])  # yaw = atan2(forward x, forward z)
+    return xz, np.array([toward, toward + math.pi])
+
+
+def relative_placement(xz: np.ndarray, yaw: np.ndarray, scale: float) -> np.ndarray:
+    """[2, 4]: for each person, the partner's (dx, dz) in this person's heading frame / scale,
+    and sin, cos of the partner's yaw relative to this person's."""
+    out = np.zeros((2, 4))
+    for p, q in ((0, 1), (1, 0)):
+        c, s = math.cos(yaw[p]), math.sin(yaw[p])
+        dx, dz = xz[q] - xz[p]
+        rel = yaw[q] - yaw[p]
+        out[p] = (c * dx - s * dz) / scale, (s * dx + c * dz) / scale, math.sin(rel), math.cos(rel)
+    return out
+
+
+class LearnedAnimator:
+    name = "learned"
+
+    def __init__(self, models: LoadedModels, skeleton: Skeleton, config: LearnedConfig, fps: int, seed: int = 0,
+                 generator: DyadGenerator | None = None, policy: StepPolicy | None = None,
+                 placement: Placement | None = None) -> None:  # fmt: skip
+        self.models = models
+        self.skeleton = skeleton
+        self.config = config
+        self.fps = fps
+        self.seed = seed
+        self.generator = generator or DyadGenerator(models.body, models.face, config.device)
+        self.policy = policy  # None: a fixed step count (offline, or adaptation off)
+        self.fixed_reason = "" if policy is not None else ("adaptation off (--fixed-steps)" if not config.adapt else "offline session: frames must be bit-identical")
+        self.placement = placement or Placement()
+        self.split = models.body.config.split
+        self.counters: Counter[str] = Counter()
+        # Inference runs on one dedicated thread with `cpu_threads` torch intra-op threads. The setting
+        # is per thread (OpenMP), so the front end keeps its own; switching it back and forth on a
+        # shared thread instead rebuilds OpenMP's team every call (measured: mel 0.5 -> 13 ms per call).
+        # A window's matrices are small: a second thread gains nothing, and on a busy 2-core machine
+        # its spin-waits cost 10-100x (measured).
+        self._worker = ThreadPoolExecutor(1, "dyad-learned", initializer=torch.set_num_threads, initargs=(config.cpu_threads,))
+        self.warnings: list[str] = [] if models.trained else ["untrained weights: the motion is random, not learned"]
+
+    @property
+    def steps(self) -> int:
+        return self.policy.steps if self.policy is not None else self.config.steps
+
+    # -- the contract -------------------------------------------------------
+    def animate(self, window: AnimationWindow) -> People:
+        if window.new_frames == 0:
+            return (), ()
+        start = time.perf_counter()
+        people = self._worker.submit(self._animate, window, self.steps).result()
+        if self.policy is not None:
+            decision = self.policy.observe(window.first_new_frame, (time.perf_counter() - start) * 1000.0)
+            if decision is not None:
+                log.warning("steps %d -> %d at frame %d: %s", decision.steps_from, decision.steps_to, decision.frame, decision.reason)
+        return people
+
+    def _animate(self, window: AnimationWindow, steps: int) -> People:
+        inputs = self._inputs(window)
+        outputs = self.generator.generate(inputs, steps, _seed(self.seed, window.first_new_frame))
+        return self._poses(window, outputs)
+
+    # -- window -> model inputs ---------------------------------------------
+    def _feature(self, f: PersonFeatures, name: str, dim: int, frames: int) -> np.ndarray | None:
+        value = getattr(f, name, None)
+        if value is None:
+            return None
+        value = np.asarray(value, dtype=np.float32).reshape(frames, -1)
+        if value.shape[1] != dim:
+            raise ValueError(f"{name} features have {value.shape[1]} dimensions, the model was trained on {dim}")
+        return self._finite(value, name)
+
+    def _finite(self, value: np.ndarray, name: str) -> np.ndarray:
+        bad = ~np.isfinite(value)
+        if bad.any():
+            self.counters[f"nonfinite_{name}_values"] += int(bad.sum())
+            value = np.where(bad, np.float32(0.0), value)
+        return value
+
+    def _person_features(self, f: PersonFeatures, frames: int) -> tuple[np.ndarray, ...]:
+        body, face = self.models.body.config, self.models.face.config
+        mel = self._feature(f, "mel", body.mel_dim, frames)
+        words = self._feature(f, "words", body.word_dim, frames)
+        wav2vec = self._feature(f, "wav2vec", face.wav2vec_dim, frames)
+        no_text = getattr(f, "no_text", None)
+        if words is None:
+            words, no_text = np.zeros((frames, body.word_dim), np.float32), np.ones(frames, np.float32)
+        elif no_text is None:
+            no_text = np.zeros(frames, np.float32)
+        if wav2vec is None:
+            wav2vec = np.zeros((frames, face.wav2vec_dim), np.float32)
+        return mel, words, self._finite(np.asarray(no_text, np.float32).reshape(frames), "no_text"), wav2vec
+
+    def _context_arrays(self, window: AnimationWindow) -> tuple[np.ndarray, ...]:
+        """Known values and masks [2, T, D] for lower, upper and face from the context poses."""
+        t, c = window.total_frames, window.context_frames
+        dims = (self.split.lower_dim, self.split.upper_dim, len(self.models.face.config.face_names))
+        known = [np.zeros((2, t, d)) for d in dims]
+        masks = [np.zeros((2, t, d)) for d in dims]
+        if c:
+            roots = np.array([[pose.root_position for pose in people] for people in window.context], dtype=np.float64)
+            rotations = np.array([[pose.joint_rotations for pose in people] for people in window.context], dtype=np.float64)
+            faces = np.array([[pose.face for pose in people] for people in window.context], dtype=np.float64)
+            lower, upper = encode_body(self.skeleton, self.split, roots, rotations)
+            for values, k, m in zip((lower, upper, faces), known, masks):
+                k[:, :c], m[:, :c] = values, 1.0
+            masks[0][:, 0, DELTA_COLUMNS] = 0.0  # the first context frame's predecessor is not in the window
+        return (*known, *masks)
+
+    def _start(self, window: AnimationWindow, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """(xz [2, 2], yaw [2]) of context frame `frame`, or the initial placement without context."""
+        if window.context_frames == 0:
+            return initial_placement(self.placement, window.controls)
+        poses = [people[frame] for people in window.context]
+        xz = np.array([[p.root_position[0], p.root_position[2]] for p in poses], dtype=np.float64)
+        return xz, np.array([float(yaw_of(p.joint_rotations[0])) for p in poses])
+
+    def _inputs(self, window: AnimationWindow) -> DyadInputs:
+        t = window.total_frames
+        per_person = [self._person_features(f, t) for f in window.features]
+        mel, words, no_text, wav2vec = (np.stack(parts) for parts in zip(*per_person))
+        lower_k, upper_k, face_k, lower_m, upper_m, face_m = self._context_arrays(window)
+        actions = np.array([[ACTIONS.index(a)] * t for a in window.controls.actions], dtype=np.int64)
+        xz, yaw = self._start(window, 0)
+        return DyadInputs(
+            mel=mel, words=words, no_text=no_text, actions=actions,
+            placement=relative_placement(xz, yaw, self.models.body.config.placement_scale),
+            wav2vec=wav2vec, speakers=np.array(self.config.speakers, dtype=np.int64) % self.models.face.config.speakers,
+            facing=window.controls.facing,
+            lower_known=lower_k, lower_mask=lower_m, upper_known=upper_k, upper_mask=upper_m, face_known=face_k, face_mask=face_m,
+        )  # fmt: skip
+
+    # -- model outputs -> poses ---------------------------------------------
+    def _poses(self, window: AnimationWindow, out: DyadOutputs) -> People:
+        c, n = window.context_frames, window.new_frames
+        first = max(c - 1, 0)  # integrate from the last context frame, as it was sent
+        xz, yaw = self._start(window, c - 1)
+        roots, rotations = decode_body(self.skeleton, self.split, out.lower[:, first : c + n], out.upper[:, first : c + n], xz, yaw)
+        skip = 1 if c else 0
+        face = out.face[:, c : c + n].copy()
+        face[..., ARKIT_SLICE] = np.clip(face[..., ARKIT_SLICE], *SHAPE_RANGE)
+        face[..., HEAD_EYE_SLICE] = np.clip(face[..., HEAD_EYE_SLICE], *ANGLE_RANGE)
+        people = []
+        for p in (0, 1):
+            vad = window.features[p].vad[window.new_slice()]
+            people.append(tuple(
+                PersonPose(p, roots[p, skip + k], rotations[p, skip + k], face[p, k], float(vad[k]))
+                for k in range(n)
+            ))  # fmt: skip
+        return people[0], people[1]
+
+    # -- load-time checks and reporting ---------------------------------------
+    def warm_up(self, session: SessionConfig) -> None:
+        """One full window (context, sampling, decoding) with the configured steps, before the session
+        starts: any shape, device or numeric problem surfaces now, not mid-session."""
+        timing = session.timing
+        c, n, a = timing.context_frames, timing.hop_frames, timing.lookahead_frames
+        t = c + n + a
+        silence = PersonFeatures(np.full((t, session.mel.n_mels), np.log(LOG_FLOOR), np.float32), np.full(t, -100.0, np.float32), np.zeros(t, np.float32))
+        xz, yaw = initial_placement(self.placement, session.controls)
+        rest = []
+        for p in (0, 1):
+            rotations = np.zeros((self.skeleton.num_joints, 3))
+            rotations[0, 1] = yaw[p]  # a rotation about +Y only: the heading
+            rest.append(PersonPose(p, (xz[p, 0], self.skeleton.offsets[0, 1], xz[p, 1]), rotations, np.zeros(NUM_LIVE_LINK)))
+        window = AnimationWindow(0, c, n, a, self.fps, (silence, silence), ((rest[0],) * c, (rest[1],) * c), session.controls)
+        people = self._worker.submit(self._animate, window, self.steps).result()
+        for pose in people[0] + people[1]:
+            if not all(np.isfinite(x).all() for x in (pose.root_position, pose.joint_rotations, pose.face)):
+                raise DyadError(f"{self.models.folder}: the model produces NaN or infinite poses on a silent window")
+
+    def check_features(self, wav2vec_dim: int | None = None, words_dim: int | None = None) -> None:
+        """Refuse, before the session starts, speech featurizers whose sizes the models were not trained on."""
+        body, face = self.models.body.config, self.models.face.config
+        if wav2vec_dim is not None and wav2vec_dim != face.wav2vec_dim:
+            raise DyadError(f"{self.models.folder}: the face model takes {face.wav2vec_dim}-dim Wav2Vec2 features, the encoder gives {wav2vec_dim}")
+        if words_dim is not None and words_dim != body.word_dim:
+            raise DyadError(f"{self.models.folder}: the body model takes {body.word_dim}-dim word features, the BERT encoder gives {words_dim}")
+
+    def report(self) -> dict:
+        steps = self.policy.report() if self.policy is not None else {"steps_now": self.config.steps, "adapt": False, "why": self.fixed_reason}
+        return {
+            "model_dir": str(self.models.folder),
+            "trained": self.models.trained,
+            "face_weights": self.models.face_weights,
+            "config": {**asdict(self.config), "model_dir": str(self.config.model_dir)},
+            "steps": steps,
+            "counters": dict(self.counters),
+            "warnings": list(self.warnings),
+        }
+
+
+def _denoisers(models: LoadedModels, config: LearnedConfig) -> dict | None:
+    kind, _, index = config.device.partition(":")
+    if config.backend == "torch":
+        if kind == "cuda" and torch.cuda.device_count() <= int(index or 0):
+            raise DyadError(f"--device {config.device}: torch sees {torch.cuda.device_count()} CUDA devices on this machine")
+        return None
+    return onnx_denoisers(models, "tensorrt" if config.tensorrt else kind, config.cpu_threads, int(index or 0))
+
+
+def load_learned_animator(config: LearnedConfig, session: SessionConfig, skeleton: Skeleton) -> LearnedAnimator:
+    """Load, check against the session and warm up; every problem is a DyadError before the session starts."""
+    config.validate()
+    try:
+        models = load_model_dir(config.model_dir, config.face_weights)
+        check_skeleton(models.body.config, skeleton, models.folder / "body.safetensors")
+        denoisers = _denoisers(models, config)
+    except ModelLoadError as error:
+        raise DyadError(str(error)) from None
+    body, face = models.body.config, models.face.config
+    if session.mel.n_mels != body.mel_dim:
+        raise DyadError(f"{config.model_dir}: the body model takes {body.mel_dim} mel bands, the session makes {session.mel.n_mels}")
+    for what, model_fps in (("body", body.fps), ("face", face.fps)):
+        if model_fps != session.timing.fps:
+            raise DyadError(f"{config.model_dir}: the {what} model runs at {model_fps} fps, the session at {session.timing.fps} (use --fps {model_fps})")
+    generator = DyadGenerator(models.body, models.face, config.device, denoisers)
+    policy = None
+    if config.adapt and not session.offline:
+        policy = StepPolicy(config.steps, allowance_ms=session.timing.budget_ms - session.minimum_budget_ms())
+    animator = LearnedAnimator(models, skeleton, config, session.timing.fps, session.seed, generator, policy)
+    animator.warm_up(session)
+    if not models.trained:
+        log.warning("%s holds untrained weights: the learned path runs, its motion is meaningless", config.model_dir)
+    return animator

@@ -1,0 +1,104 @@
+"""The learned-model part of the `dyad` command: `--model` and friends on run/demo, and `dyad model ...`.
+
+    dyad model init --out DIR [--tiny]    write an UNTRAINED model folder (random weights) + ONNX exports
+    dyad model export --model DIR         (re)export the denoisers to DIR/onnx and check them against torch
+    dyad run ... --model DIR --steps 4 --backend onnx --device cpu
+
+An untrained folder exists so the learned path (loading, checks, sampling, ONNX
+Runtime, the live session, step adaptation) can be run end to end before trained
+weights ship; its motion is random. Without `--model` the procedural animator runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dyad.runtime.config import SessionConfig
+from dyad.runtime.errors import DyadError
+from dyad.runtime.learned_config import BACKENDS, FACE_WEIGHTS, MAX_STEPS, LearnedConfig
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    defaults = LearnedConfig(Path("."))
+    group = parser.add_argument_group("learned animator", "body + face diffusion models; without --model the procedural animator runs")
+    group.add_argument("--model", type=Path, metavar="DIR", default=None, help="model folder (model.json, body/face checkpoints); see `dyad model init`")
+    group.add_argument("--steps", type=int, default=defaults.steps, help=f"DDIM steps per window, 1..{MAX_STEPS} (fewer when compute nears the budget)")
+    group.add_argument("--backend", choices=BACKENDS, default=defaults.backend, help="run the denoisers in torch or ONNX Runtime (DIR/onnx)")
+    group.add_argument("--face-weights", choices=FACE_WEIGHTS, default=None, help="face model weights (default: model.json's choice)")
+    group.add_argument("--tensorrt", action="store_true", help="with --backend onnx --device cuda: TensorRT provider first")
+    group.add_argument("--fixed-steps", action="store_true", help="never lower --steps, even when compute nears the budget")
+
+
+def learned_config_from_args(args: argparse.Namespace, session: SessionConfig):
+    """The LearnedConfig the flags ask for, or None for the procedural animator."""
+    if getattr(args, "model", None) is None:
+        return None
+    return LearnedConfig(
+        model_dir=args.model,
+        steps=args.steps,
+        backend=args.backend,
+        device=session.speech.device,  # one --device for every learned model of the session
+        tensorrt=args.tensorrt,
+        face_weights=args.face_weights,
+        adapt=not args.fixed_steps,
+    ).validate()
+
+
+def build_animator(args: argparse.Namespace, session: SessionConfig):
+    """Load and warm up the learned animator when --model is given (DyadError on any problem), else None."""
+    config = learned_config_from_args(args, session)
+    if config is None:
+        return None
+    from dyad.models.skeleton import load_default_skeleton
+    from dyad.runtime.learned_animator import load_learned_animator
+
+    return load_learned_animator(config, session, load_default_skeleton())
+
+
+def add_model_command(commands) -> None:
+    model = commands.add_parser("model", help="write (untrained) or export learned model folders")
+    actions = model.add_subparsers(dest="model_command", required=True)
+    init = actions.add_parser("init", help="write an UNTRAINED model folder (random weights) to exercise the learned path")
+    init.add_argument("--out", type=Path, required=True, metavar="DIR")
+    init.add_argument("--tiny", action="store_true", help="tiny networks (tests, quick checks)")
+    init.add_argument("--seed", type=int, default=0)
+    init.add_argument("--word-dim", type=int, default=384, help="BERT feature size the body model takes (384: packaged MiniLM)")
+    init.add_argument("--wav2vec-dim", type=int, default=768, help="Wav2Vec2 feature size the face model takes (768: base)")
+    init.add_argument("--no-export", action="store_true", help="skip the ONNX export")
+    export = actions.add_parser("export", help="export the denoisers to DIR/onnx and check them against torch")
+    export.add_argument("--model", type=Path, required=True, metavar="DIR")
+    export.add_argument("--face-weights", choices=FACE_WEIGHTS, default=None)
+
+
+def _export(folder: Path, face_weights: str | None) -> dict:
+    from dyad.models.checkpoint import ModelLoadError
+    from dyad.models.model_dir import export_model_dir
+
+    try:
+        return export_model_dir(folder, face_weights)
+    except ModelLoadError as error:
+        raise DyadError(str(error)) from None
+
+
+def run_model_command(args: argparse.Namespace) -> int:
+    from dyad.models.model_dir import UNTRAINED_NOTE, init_model_dir
+    from dyad.models.skeleton import load_default_skeleton
+
+    if args.model_command == "init":
+        if args.word_dim < 1 or args.wav2vec_dim < 1:
+            raise DyadError("--word-dim and --wav2vec-dim must be positive")
+        if args.out.exists() and any(args.out.iterdir()):
+            raise DyadError(f"--out {args.out} exists and is not empty")
+        init_model_dir(args.out, load_default_skeleton(), tiny=args.tiny, seed=args.seed, word_dim=args.word_dim, wav2vec_dim=args.wav2vec_dim)
+        print(f"dyad: wrote {args.out} ({UNTRAINED_NOTE})")
+        if args.no_export:
+            return 0
+        folder, face_weights = args.out, None
+    else:
+        folder, face_weights = args.model, args.face_weights
+    report = _export(folder, face_weights)
+    errors = {name: f"{p['max_abs_error']:.2e}" for name, p in report["parity"].items()}
+    print(f"dyad: exported {', '.join(errors)} to {folder / 'onnx'}; largest |onnx - torch|: {json.dumps(errors)}")
+    return 0
