@@ -52,6 +52,13 @@ class Emitter:
             self._t0 = t0_ns
             self.started.set()
 
+    def set_budget_ns(self, budget_ns: int) -> None:
+        """Change D while running (a control message). Send times stay t_k + D for the current D and
+        indices stay contiguous: a shorter D sends the frames it makes due at once (a catch-up burst),
+        a longer D makes the emitter wait the difference. No index is skipped or sent twice."""
+        self.budget_ns = int(budget_ns)
+        self._stats.count("budget_changes")
+
     def set_end(self, total_frames: int) -> None:
         self._end = total_frames
 
@@ -116,4 +123,6 @@ class Emitter:
             self._clock.sleep_until(self.target_ns(self.next_index), stop)
             if stop.is_set():
                 break
+            if self.target_ns(self.next_index) > self._clock.now_ns():
+                continue  # the budget grew while sleeping: sleep on to the new send time
             self.emit_next()

@@ -21,7 +21,7 @@ from dyad.runtime.frames import FrameBundle
 
 log = logging.getLogger("dyad.sinks")
 
-SUPPORTED_SCHEMES = ("zmq",)
+SUPPORTED_SCHEMES = ("livelink", "vmc", "osc", "zmq", "bvhstream")
 
 
 class Sink(Protocol):
@@ -82,12 +82,19 @@ class SinkWorker:
             self.last_error = str(error)
 
     def stats(self) -> dict:
-        return {"sent": self.sent, "dropped": self.dropped, "errors": self.errors, "last_error": self.last_error}
+        stats = {"sent": self.sent, "dropped": self.dropped, "errors": self.errors, "last_error": self.last_error}
+        sink_stats = getattr(self.sink, "stats", None)  # a sink's own counters (datagrams, clients, ...)
+        return {**stats, **sink_stats()} if callable(sink_stats) else stats
 
 
 class SinkSet:
     def __init__(self, sinks: list[Sink], fps: int, block_when_full: bool, queue_seconds: float = 2.0) -> None:
         self.workers = [SinkWorker(sink, self._capacity(sink, fps, queue_seconds), block_when_full) for sink in sinks]
+        self._block = block_when_full
+        self._fps = fps
+        self._queue_seconds = queue_seconds
+        self._retired: list[SinkWorker] = []
+        self._lock = threading.Lock()
 
     @staticmethod
     def _capacity(sink: Sink, fps: int, queue_seconds: float) -> int:
@@ -97,43 +104,54 @@ class SinkSet:
         return max(1, int(seconds * fps))
 
     def send(self, bundle: FrameBundle) -> None:
-        for worker in self.workers:
+        for worker in self.workers:  # one read of the list: add/remove replace it whole
             worker.offer(bundle)
+
+    def add(self, sink: Sink) -> None:
+        """Start feeding `sink` from the next frame on (recordings started by a control message)."""
+        worker = SinkWorker(sink, self._capacity(sink, self._fps, self._queue_seconds), self._block)
+        with self._lock:
+            self.workers = self.workers + [worker]
+
+    def remove(self, sink: Sink) -> None:
+        """Stop feeding `sink`, drain what it was given, close it; its counters stay in `stats()`."""
+        with self._lock:
+            found = [w for w in self.workers if w.sink is sink]
+            self.workers = [w for w in self.workers if w.sink is not sink]
+            self._retired += found
+        for worker in found:
+            worker.close()
 
     def close(self) -> None:
         for worker in self.workers:
             worker.close()
 
     def stats(self) -> dict:
-        return {worker.sink.name: worker.stats() for worker in self.workers}
+        return {worker.sink.name: worker.stats() for worker in self._retired + self.workers}
 
 
-def sink_from_url(url: str, skeleton: Skeleton) -> Sink:
-    """Build a network sink from a `--sink` URL, e.g. `zmq://tcp://*:5556`."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or not rest:
-        raise DyadError(f"sink '{url}' is not a URL (expected e.g. zmq://tcp://*:5556)")
-    if scheme == "zmq":
-        from dyad.adapters.zmq_pub import ZmqPublisher
+def sink_from_url(url: str, skeleton: Skeleton, fps: int = 30) -> Sink:
+    """Build a network sink from a `--sink` URL (schemes and options: `dyad.runtime.endpoints`)."""
+    from dyad.runtime.endpoints import sink_from_endpoint
 
-        endpoint = rest if "://" in rest else f"tcp://{rest}"
-        try:
-            return ZmqPublisher(endpoint, skeleton)
-        except OSError as error:
-            raise DyadError(f"sink '{url}': {error}") from error
-    raise DyadError(f"sink '{url}': unknown scheme '{scheme}' (supported: {', '.join(SUPPORTED_SCHEMES)})")
+    try:
+        return sink_from_endpoint(url, skeleton, fps)
+    except OSError as error:
+        raise DyadError(f"sink '{url}': {error}") from error
 
 
 def recorders_for(out_dir: Path, skeleton: Skeleton, fps: int) -> list[Sink]:
-    """The file recorders written into `--out`: p0.bvh, p1.bvh, p0_face.csv, p1_face.csv."""
+    """The file recorders written into `--out`: p0.bvh, p1.bvh, p0_face.csv, p1_face.csv, frames.csv."""
     from dyad.adapters.bvh_recorder import BvhRecorder
     from dyad.adapters.livelink_csv import LiveLinkCsvRecorder
+    from dyad.adapters.timing_csv import TimingRecorder
 
     recorders: list[Sink] = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         recorders.append(BvhRecorder(out_dir, skeleton, fps))
         recorders.append(LiveLinkCsvRecorder(out_dir, fps))
+        recorders.append(TimingRecorder(out_dir, fps))
     except OSError as error:
         for recorder in recorders:
             recorder.close()

@@ -1,0 +1,292 @@
+"""Control input: a host app steers a running session over OSC or ZeroMQ.
+
+Messages (OSC address under the prefix, default /dyad; ZeroMQ: one JSON object per message):
+
+  OSC                                   ZeroMQ JSON                                              effect
+  /dyad/action i person, s action       {"type":"action","person":0,"action":"sit"}              sit | walk | stand, per person
+  /dyad/facing i 0|1                    {"type":"facing","facing":true}                          people face each other (1) or stand side by side (0)
+  /dyad/transcript i person, s text,    {"type":"transcript","person":1,"text":"hi",             words heard, timed in seconds on the session's
+                   f start, f end        "start":1.2,"end":1.6}                                   audio clock; queued for the speech features
+  /dyad/start                           {"type":"start"}                                         begin a session started with --wait-start
+  /dyad/stop                            {"type":"stop"}                                          end the session cleanly (files closed, session.json)
+  /dyad/record i 1|0                    {"type":"record","on":true}                              start / stop a recording take in --out
+  /dyad/budget f ms                     {"type":"budget","ms":200}                               change the latency budget D
+
+OSC numbers may be ints, floats or T/F; /dyad/start and /dyad/stop with a false
+argument (a button release) do nothing. Anything else (unknown address or type,
+wrong arguments, bytes that are not OSC or JSON, a budget below the pipeline's
+floor, `record` without --out) is counted in session.json and ignored: control
+input is never fatal. Listeners bind to loopback unless the URL names a host.
+ZeroMQ uses a PULL socket that BINDS the URL's endpoint: host apps connect a
+PUSH socket (no subscription to set up, so no message is lost at connect).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections import Counter, deque
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from dyad.runtime.config import ACTIONS
+from dyad.runtime.frames import ControlState, TranscriptLine
+
+log = logging.getLogger("dyad.control")
+
+LOGGED_PROBLEMS = 20  # then problems are only counted: a flood of bad messages cannot flood the log
+# Field names per kind, in OSC argument order.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "action": ("person", "action"),
+    "facing": ("facing",),
+    "transcript": ("person", "text", "start", "end"),
+    "start": (),
+    "stop": (),
+    "record": ("on",),
+    "budget": ("ms",),
+}
+
+
+class MalformedControl(ValueError):
+    """A known message with bad arguments, or bytes that do not decode."""
+
+
+class UnknownControl(ValueError):
+    """A well-formed message this session does not know."""
+
+
+@dataclass(frozen=True)
+class Command:
+    kind: str  # a key of FIELDS
+    person: int = 0
+    action: str = ""
+    flag: bool = True  # facing / record on / start-stop pressed
+    text: str = ""
+    start: float = 0.0
+    end: float = 0.0
+    ms: float = 0.0
+
+
+def _number(kind: str, name: str, value: object) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    raise MalformedControl(f"{kind}: '{name}' must be a finite number, got {value!r}")
+
+
+def _person(kind: str, value: object) -> int:
+    number = _number(kind, "person", value)
+    if number not in (0.0, 1.0):
+        raise MalformedControl(f"{kind}: 'person' must be 0 or 1, got {value!r}")
+    return int(number)
+
+
+def build_command(kind: str, fields: dict) -> Command:
+    """Validate one message's fields; raises MalformedControl / UnknownControl."""
+    if kind not in FIELDS:
+        raise UnknownControl(f"unknown control message '{kind}'")
+    if kind in ("start", "stop"):
+        return Command(kind, flag=bool(_number(kind, "on", fields.get("on", True))))
+    missing = [name for name in FIELDS[kind] if name not in fields]
+    if missing:
+        raise MalformedControl(f"{kind}: missing '{missing[0]}'")
+    if kind == "action":
+        action = fields["action"]
+        if not isinstance(action, str) or action.strip().lower() not in ACTIONS:
+            raise MalformedControl(f"action: 'action' must be one of {', '.join(ACTIONS)}, got {action!r}")
+        return Command(kind, person=_person(kind, fields["person"]), action=action.strip().lower())
+    if kind in ("facing", "record"):
+        return Command(kind, flag=bool(_number(kind, FIELDS[kind][0], fields[FIELDS[kind][0]])))
+    if kind == "budget":
+        return Command(kind, ms=_number(kind, "ms", fields["ms"]))
+    text = fields["text"]
+    if not isinstance(text, str):
+        raise MalformedControl(f"transcript: 'text' must be a string, got {text!r}")
+    start, end = _number(kind, "start", fields["start"]), _number(kind, "end", fields["end"])
+    if not 0.0 <= start <= end:
+        raise MalformedControl(f"transcript: needs 0 <= start <= end, got start={start} end={end}")
+    return Command(kind, person=_person(kind, fields["person"]), text=text, start=start, end=end)
+
+
+def parse_osc(address: str, args: list, prefix: str = "/dyad") -> Command:
+    if not address.startswith(prefix + "/"):
+        raise UnknownControl(f"OSC address '{address}' is not under '{prefix}/'")
+    kind = address[len(prefix) + 1 :]
+    names = FIELDS.get(kind)
+    if names is None:
+        raise UnknownControl(f"unknown OSC address '{address}'")
+    if kind in ("start", "stop"):
+        names = ("on",)
+    if len(args) > len(names) or (kind not in ("start", "stop") and len(args) < len(names)):
+        raise MalformedControl(f"{address}: expected {len(names)} argument(s) ({', '.join(names)}), got {len(args)}")
+    return build_command(kind, dict(zip(names, args)))
+
+
+def parse_json(payload: bytes) -> Command:
+    import json
+
+    try:
+        data = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise MalformedControl(f"not a JSON message: {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise MalformedControl("a JSON control message must be an object with a string 'type'")
+    return build_command(data["type"], {k: v for k, v in data.items() if k != "type"})
+
+
+class TranscriptQueue:
+    """Bounded, thread-safe queue of TranscriptLine; when full the OLDEST line is dropped and counted."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._lines: deque[TranscriptLine] = deque()
+        self._capacity = capacity
+        self._ready = threading.Condition()
+        self.received = 0
+        self.dropped = 0
+
+    def put(self, line: TranscriptLine) -> None:
+        with self._ready:
+            if len(self._lines) >= self._capacity:
+                self._lines.popleft()
+                self.dropped += 1
+            self._lines.append(line)
+            self.received += 1
+            self._ready.notify_all()
+
+    def drain(self) -> list[TranscriptLine]:
+        """Every queued line, oldest first; the queue is empty afterwards."""
+        with self._ready:
+            lines = list(self._lines)
+            self._lines.clear()
+            return lines
+
+    def wait(self, timeout_s: float) -> bool:
+        """Block until a line is queued (True) or the timeout passes (False)."""
+        with self._ready:
+            return self._ready.wait_for(lambda: bool(self._lines), timeout_s)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+
+@dataclass(frozen=True)
+class ControlBindings:
+    """What control messages act on; the session provides these (tests can provide their own)."""
+
+    get_state: Callable[[], ControlState]
+    set_state: Callable[[ControlState], None]
+    set_budget_ms: Callable[[float], None]  # raises ValueError when the budget is not possible
+    record: Callable[[bool], None]  # raises ValueError when recording cannot start / stop
+    stop: Callable[[], None]
+    now_ns: Callable[[], int]
+
+
+class ControlHub:
+    """Applies control messages from any number of listeners, one at a time."""
+
+    def __init__(self, bindings: ControlBindings, urls: tuple[str, ...] = (), wait_start: bool = False) -> None:
+        self.bindings = bindings
+        self.transcripts = TranscriptQueue()
+        self.started = threading.Event()
+        if not wait_start:
+            self.started.set()
+        self.counts: Counter[str] = Counter()
+        self.last_problem: str | None = None
+        self._lock = threading.Lock()
+        self.listeners: list = []
+        from dyad.runtime.control_listeners import open_listener
+
+        try:
+            for url in urls:
+                self.listeners.append(open_listener(url, self))
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def for_session(cls, session) -> ControlHub:
+        from dyad.runtime.control_listeners import session_bindings
+
+        return cls(session_bindings(session), session.config.control_urls, session.config.wait_start)
+
+    # -- messages -------------------------------------------------------------
+    def problem(self, category: str, message: str) -> None:
+        """Count a message that was not applied: 'malformed', 'unknown' or 'rejected'."""
+        with self._lock:
+            self.counts["received"] += 1
+            self.counts[category] += 1
+            problems = sum(self.counts[k] for k in ("malformed", "unknown", "rejected"))
+            if problems <= LOGGED_PROBLEMS and self.last_problem != message:
+                log.warning("control message %s: %s", category, message)
+            self.last_problem = message
+
+    def apply(self, command: Command) -> None:
+        try:
+            self._apply(command)
+        except Exception as error:  # ValueError: refused by the session; anything else: still never fatal
+            self.problem("rejected", f"{command.kind}: {error}")
+            return
+        with self._lock:
+            self.counts["received"] += 1
+            self.counts[f"applied.{command.kind}"] += 1
+
+    def _apply(self, command: Command) -> None:
+        b = self.bindings
+        if command.kind in ("action", "facing"):
+            with self._lock:  # read-modify-write of the frozen state, one listener at a time
+                state = b.get_state()
+                if command.kind == "action":
+                    actions = list(state.actions)
+                    actions[command.person] = command.action
+                    state = replace(state, actions=tuple(actions))
+                else:
+                    state = replace(state, facing=command.flag)
+                b.set_state(state)
+        elif command.kind == "transcript":
+            line = TranscriptLine(command.person, command.text, command.start, command.end, received_ns=b.now_ns())
+            self.transcripts.put(line)
+        elif command.kind == "budget":
+            b.set_budget_ms(command.ms)
+        elif command.kind == "record":
+            b.record(command.flag)
+        elif command.flag and command.kind == "start":
+            self.started.set()
+        elif command.flag and command.kind == "stop":
+            self.started.set()  # a session waiting for start ends at once
+            b.stop()
+
+    # -- lifecycle ------------------------------------------------------------
+    def wait_for_start(self, stop: threading.Event) -> None:
+        """Block until a start message (or a stop) arrives; returns at once without --wait-start."""
+        if not self.started.is_set():
+            log.warning("waiting for a control 'start' message")
+        while not self.started.wait(0.05) and not stop.is_set():
+            pass
+
+    def close(self) -> None:
+        for listener in self.listeners:
+            listener.close()
+
+    def summary(self) -> dict:
+        with self._lock:
+            counts = dict(self.counts)
+        return {
+            "listeners": [listener.url for listener in self.listeners],
+            "received": counts.pop("received", 0),
+            "malformed": counts.pop("malformed", 0),
+            "unknown": counts.pop("unknown", 0),
+            "rejected": counts.pop("rejected", 0),
+            "applied": {k.split(".", 1)[1]: v for k, v in sorted(counts.items())},
+            "last_problem": self.last_problem,
+            "transcripts": {"received": self.transcripts.received, "dropped": self.transcripts.dropped},
+        }
+
+
+def check_budget(ms: float, floor_ms: float) -> int:
+    """Budget in ns for a control change; ValueError if it cannot hold the pipeline or is absurd."""
+    if not floor_ms < ms <= 10_000:
+        raise ValueError(f"budget {ms:g} ms must be above {floor_ms:.1f} ms (hop + lookahead + buffering) and at most 10 s")
+    return int(round(ms * 1e6))
+
