@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-SYSTEM_PACKAGES=(libportaudio2 libsndfile1 espeak-ng sox liblo-tools alsa-utils)
+SYSTEM_PACKAGES=(libportaudio2 libsndfile1 espeak-ng sox liblo-tools alsa-utils chromium)
 PYTHON=${PYTHON:-python3}
 
 install_system_packages() {
@@ -23,6 +23,18 @@ install_system_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+install_viewer_packages() {
+    # three.js for the live viewer, from the npm registry, pinned by adapters/viewer/package-lock.json
+    [ -f adapters/viewer/node_modules/three/build/three.module.js ] && return 0
+    if ! command -v npm >/dev/null 2>&1; then
+        local sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    (cd adapters/viewer && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 install_python_packages() {
     local stamp=.venv/.installed want
     want=$(sha256sum pyproject.toml | cut -d' ' -f1)
@@ -30,7 +42,7 @@ install_python_packages() {
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "dev.sh: installing Python packages into .venv (first time: a few minutes)" >&2
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e ".[test,bench]"
+        .venv/bin/python -m pip install -q -e ".[test]"
         echo "$want" >"$stamp"
     fi
 }
@@ -40,11 +52,13 @@ command=${1:-}
 case "$command" in
     demo)
         install_system_packages
+        install_viewer_packages
         install_python_packages
         exec .venv/bin/dyad demo "$@"
         ;;
     test)
         install_system_packages
+        install_viewer_packages
         install_python_packages
         status=0
         .venv/bin/python -m pytest "$@" || status=$?

@@ -16,6 +16,8 @@ from pathlib import Path
 from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
+from dyad.runtime.model_cli import add_model_command, add_model_options, build_animator, run_model_command
+from dyad.runtime.speech_config import DEFAULT_BERT, SpeechFeaturesConfig
 
 EXIT_BAD_INPUT = 2
 DEMO_AUDIO = "assets/demo_dialogue.wav"
@@ -25,12 +27,27 @@ def demo_audio_path() -> Path:
     return Path(str(resources.files("dyad.runtime").joinpath(DEMO_AUDIO)))
 
 
+def demo_transcript_path() -> Path:
+    """The timed transcript of the demo dialogue (person<TAB>start_s<TAB>end_s<TAB>text)."""
+    return demo_audio_path().with_suffix(".txt")
+
+
 def _session_options(parser: argparse.ArgumentParser) -> None:
     defaults = TimingConfig()
     parser.add_argument("--offline", action="store_true", help="simulated clock: as fast as compute allows, bit-identical output")
     parser.add_argument("--seconds", type=float, default=None, help="stop after N seconds of audio")
-    parser.add_argument("--out", type=Path, default=None, help="folder for p0.bvh, p1.bvh, p0_face.csv, p1_face.csv, session.json")
-    parser.add_argument("--sink", action="append", default=[], metavar="URL", help="stream frames, e.g. zmq://tcp://*:5556 (repeatable)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for p0.bvh, p1.bvh, p0_face.csv, p1_face.csv, frames.csv, session.json")
+    parser.add_argument(
+        "--sink", action="append", default=[], metavar="URL",
+        help="stream frames (repeatable): livelink://HOST:PORT, vmc://HOST:PORT0,PORT1, osc://HOST:PORT, "
+        "zmq://tcp://*:PORT, bvhstream://HOST:PORT",
+    )  # fmt: skip
+    parser.add_argument(
+        "--control", action="append", default=[], metavar="URL",
+        help="listen for control messages (repeatable): osc://127.0.0.1:9000 or zmq://tcp://127.0.0.1:5560",
+    )  # fmt: skip
+    parser.add_argument("--wait-start", action="store_true", help="hold the session until a control 'start' message")
+    parser.add_argument("--record-paused", action="store_true", help="with --out: record only after a control 'record 1' message")
     parser.add_argument("--budget-ms", type=float, default=defaults.budget_ms, help="latency budget D: frame k is sent at capture(t_k) + D")
     parser.add_argument("--fps", type=int, default=defaults.fps)
     parser.add_argument("--hop-frames", type=int, default=defaults.hop_frames, help="new frames per scheduler hop")
@@ -41,6 +58,35 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-separation", action="store_true", help="bypass crosstalk cancellation (one mic per person, no bleed)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no live status line")
+    _speech_options(parser)
+    add_model_options(parser)
+
+
+def _speech_options(parser: argparse.ArgumentParser) -> None:
+    defaults = SpeechFeaturesConfig()
+    group = parser.add_argument_group("speech features", "learned encoders from local folders (nothing is downloaded); off unless named")
+    group.add_argument("--wav2vec2", metavar="DIR", default=None, help="Wav2Vec2 folder, Hugging Face or torchaudio layout")
+    group.add_argument("--wav2vec2-context-ms", type=float, default=defaults.wav2vec2_context_ms, help="left context encoded per hop")
+    group.add_argument("--wav2vec2-lookahead-ms", type=float, default=defaults.wav2vec2_lookahead_ms, help="right context per hop (adds latency)")
+    group.add_argument("--bert", metavar="DIR|default|none", default=None, help="BERT-family folder for word features; default: the packaged MiniLM-L6; none: no word features")
+    group.add_argument("--asr", metavar="none|file:PATH|whisper:DIR", default=defaults.asr, help="where words come from (implies --bert default)")
+    group.add_argument("--device", default=defaults.device, help="cpu, cuda or cuda:N for the encoders and the learned animator")
+
+
+def _speech_config(args: argparse.Namespace) -> SpeechFeaturesConfig:
+    bert, asr = args.bert, args.asr
+    if bert == "none":
+        bert, asr = None, "none"  # no word features at all (e.g. the demo without its transcript)
+    elif bert is None and asr != "none":
+        bert = DEFAULT_BERT  # words need an encoder; the packaged one is the obvious choice
+    return SpeechFeaturesConfig(
+        wav2vec2=args.wav2vec2,
+        wav2vec2_context_ms=args.wav2vec2_context_ms,
+        wav2vec2_lookahead_ms=args.wav2vec2_lookahead_ms,
+        bert=bert,
+        asr=asr,
+        device=args.device,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the bundled two-speaker dialogue through the whole pipeline in real time")
     _session_options(demo)
     demo.set_defaults(out=Path("dyad_demo_out"))
+    # The dialogue's own timed transcript feeds word features (packaged MiniLM): ~20 ms per line on 2 CPU cores.
+    demo.set_defaults(asr=f"file:{demo_transcript_path()}")
 
     run = commands.add_parser("run", help="animate from microphones or WAV files")
     inputs = run.add_mutually_exclusive_group(required=True)
@@ -60,6 +108,28 @@ def build_parser() -> argparse.ArgumentParser:
     _session_options(run)
 
     commands.add_parser("devices", help="list audio input devices")
+    add_model_command(commands)
+
+    features = commands.add_parser("features", help="dump the feature streams of WAV input to an .npz file for inspection")
+    features.add_argument("wav", nargs="+", type=Path, metavar="WAV", help="one stereo file or two mono files (person 0, person 1)")
+    features.add_argument("--out", type=Path, required=True, metavar="FILE.npz")
+    features.add_argument("--seconds", type=float, default=None, help="only the first N seconds")
+    features.add_argument("--fps", type=int, default=TimingConfig().fps)
+    features.add_argument("--no-separation", action="store_true", help="bypass crosstalk cancellation")
+    _speech_options(features)
+
+    view = commands.add_parser("view", help="serve the live browser viewer for the demo dialogue (or --wav), looping until stopped")
+    view.add_argument("--wav", nargs="+", type=Path, metavar="FILE", help="replay these instead of the demo dialogue")
+    view.add_argument("--host", default="127.0.0.1", help="viewer address (loopback by default)")
+    view.add_argument("--port", type=int, default=8765)
+    _session_options(view)
+
+    render = commands.add_parser("render", help="render a recording folder (--out of run/demo) to an MP4 or GIF clip")
+    render.add_argument("recording", type=Path, help="folder with p0.bvh, p1.bvh, p0_face.csv, p1_face.csv, frames.csv")
+    render.add_argument("--out", type=Path, required=True, help="clip.mp4 or clip.gif")
+    render.add_argument("--fps", type=int, default=None, help="clip frame rate (default: the recording's)")
+    render.add_argument("--max-seconds", type=float, default=None)
+    render.add_argument("--width", type=int, default=960, help="clip width in pixels (height is 9/16 of it)")
     return parser
 
 
@@ -85,8 +155,12 @@ def config_from_args(args: argparse.Namespace) -> SessionConfig:
         seconds=args.seconds,
         out_dir=args.out,
         sinks=tuple(args.sink),
+        control_urls=tuple(args.control),
+        wait_start=args.wait_start,
+        record_at_start=not args.record_paused,
         controls=ControlState(actions=_parse_actions(args.actions), facing=not args.side_by_side),
         status_interval_s=0.0 if args.quiet else 1.0,
+        speech=_speech_config(args),
     )
     if args.no_separation:
         config = replace(config, separation=replace(config.separation, enabled=False))
@@ -96,7 +170,7 @@ def config_from_args(args: argparse.Namespace) -> SessionConfig:
 def _open_source(args: argparse.Namespace, config: SessionConfig):
     from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
 
-    if args.command == "demo":
+    if args.command == "demo" or (args.command == "view" and not args.wav):
         wav_paths = [demo_audio_path()]
     elif args.wav:
         wav_paths = list(args.wav)
@@ -118,7 +192,8 @@ def _open_source(args: argparse.Namespace, config: SessionConfig):
         )
         return source, {"mic": list(args.mic)}
     wav = open_wav_inputs(wav_paths, config.audio.sample_rate)
-    source = WavReplaySource(wav, block_ms=config.timing.block_ms, seconds=config.seconds, realtime=not config.offline)
+    loop = args.command == "view" and config.seconds is None  # the viewer keeps playing until stopped
+    source = WavReplaySource(wav, block_ms=config.timing.block_ms, seconds=config.seconds, loop=loop, realtime=not config.offline)
     inputs = {"wav": [str(p) for p in wav_paths], "source_rates": list(wav.source_rates), "notes": list(wav.notes)}
     return source, inputs
 
@@ -132,7 +207,8 @@ def _run_session(args: argparse.Namespace) -> int:
 
     status = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        session = Session(config, source, status=status, inputs=inputs)
+        animator = build_animator(args, config)  # None without --model: the procedural animator
+        session = Session(config, source, status=status, inputs=inputs, animator=animator)
     except BaseException:
         source.close()
         raise
@@ -158,6 +234,30 @@ def _devices() -> int:
     return 0
 
 
+def _features(args: argparse.Namespace) -> int:
+    from dyad.runtime.feature_dump import dump_features
+    from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+
+    config = SessionConfig(timing=TimingConfig(fps=args.fps), offline=True, seconds=args.seconds, speech=_speech_config(args))
+    if args.no_separation:
+        config = replace(config, separation=replace(config.separation, enabled=False))
+    config.validate()
+    wav = open_wav_inputs(list(args.wav), config.audio.sample_rate)
+    source = WavReplaySource(wav, block_ms=config.timing.block_ms, seconds=config.seconds, realtime=False)
+    summary = dump_features(config, source, args.out)
+    costs = ", ".join(f"{name} {s['mean']:.2f} ms x{s['count']}" for name, s in summary["stage_ms"].items() if s.get("count"))
+    print(f"dyad: {summary['frames']} frames of {', '.join(summary['streams'])} in {args.out} (mean cost per call: {costs})")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from dyad.runtime.render import render
+
+    frames = render(args.recording, args.out, fps=args.fps, max_seconds=args.max_seconds, width=args.width)
+    print(f"dyad: rendered {frames} frames to {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -165,6 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "devices":
             return _devices()
+        if args.command == "model":
+            return run_model_command(args)
+        if args.command == "render":
+            return _render(args)
+        if args.command == "features":
+            return _features(args)
+        if args.command == "view":
+            args.sink = [*args.sink, f"view://{args.host}:{args.port}"]
+            print(f"dyad: viewer at http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
         return _run_session(args)
     except DyadError as error:
         print(f"dyad: error: {error}", file=sys.stderr)

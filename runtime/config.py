@@ -8,6 +8,7 @@ from pathlib import Path
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
 from dyad.runtime.separation import SeparationConfig
+from dyad.runtime.speech_config import SpeechFeaturesConfig
 
 ACTIONS = ("sit", "walk", "stand")
 
@@ -75,12 +76,16 @@ class SessionConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     mel: MelConfig = field(default_factory=MelConfig)
     separation: SeparationConfig = field(default_factory=SeparationConfig)
+    speech: SpeechFeaturesConfig = field(default_factory=SpeechFeaturesConfig)  # Wav2Vec2 / ASR / BERT, off by default
     seed: int = 0
     offline: bool = False
     seconds: float | None = None
     out_dir: Path | None = None
     sinks: tuple[str, ...] = ()
     controls: ControlState = field(default_factory=ControlState)
+    control_urls: tuple[str, ...] = ()  # --control: OSC / ZeroMQ listeners (dyad.runtime.control)
+    wait_start: bool = False  # --wait-start: hold the session until a control 'start' message
+    record_at_start: bool = True  # False (--record-paused): recordings begin at a control 'record 1'
     status_interval_s: float = 1.0  # live status line; 0 disables
 
     def validate(self) -> SessionConfig:
@@ -88,6 +93,7 @@ class SessionConfig:
         self.audio.validate()
         self.mel.validate()
         self.separation.validate()
+        self.speech.validate()
         _require(self.seconds is None or self.seconds > 0, "seconds", f"must be > 0, got {self.seconds}")
         _require(len(self.controls.actions) == 2, "controls.actions", "needs one action per person")
         for action in self.controls.actions:
@@ -101,10 +107,11 @@ class SessionConfig:
         return self
 
     def pipeline_delay_ms(self) -> float:
-        """Audio buffering before a frame's features exist: source block, separation block, mel right half-window."""
+        """Audio buffering before a frame's features exist: source block, separation block, mel right half-window
+        (and, with Wav2Vec2 on, its lookahead and frame)."""
         separation_block_ms = self.separation.block / self.audio.sample_rate * 1000
         mel_right_ms = self.mel.n_fft / 2 / self.audio.sample_rate * 1000
-        return self.timing.block_ms + separation_block_ms + mel_right_ms
+        return self.timing.block_ms + separation_block_ms + mel_right_ms + self.speech.extra_delay_ms()
 
     def minimum_budget_ms(self) -> float:
         t = self.timing
@@ -114,4 +121,5 @@ class SessionConfig:
         data = asdict(self)
         data["out_dir"] = str(self.out_dir) if self.out_dir else None
         data["sinks"] = list(self.sinks)
+        data["control_urls"] = list(self.control_urls)
         return data

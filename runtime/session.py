@@ -18,7 +18,6 @@ import platform
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -29,15 +28,18 @@ from dyad.runtime.animator import Animator
 from dyad.runtime.audio_source import AudioSource
 from dyad.runtime.clock import Clock, MonotonicClock, SimulatedClock
 from dyad.runtime.config import SessionConfig
+from dyad.runtime.control import ControlHub
 from dyad.runtime.emitter import Emitter
 from dyad.runtime.fallback import Fallback
 from dyad.runtime.features import FeatureTimeline
 from dyad.runtime.frame_store import FrameStore
-from dyad.runtime.frames import AudioChunk, FrameBundle
+from dyad.runtime.frames import AudioChunk, FrameBundle, TranscriptLine
 from dyad.runtime.frontend import AudioFrontEnd
 from dyad.runtime.procedural import ProceduralAnimator
+from dyad.runtime.recording import Recording
 from dyad.runtime.scheduler import Scheduler
-from dyad.runtime.sinks import Sink, SinkSet, recorders_for, sink_from_url
+from dyad.runtime.speech import SpeechFeatures
+from dyad.runtime.sinks import Sink, SinkSet, sink_from_url
 from dyad.runtime.stats import SessionStats
 
 log = logging.getLogger("dyad.session")
@@ -73,27 +75,46 @@ class Session:
         self.procedural = ProceduralAnimator(self.skeleton, fps=timing.fps, seed=config.seed)
         self.animator = animator or self.procedural
         ring = max(FEATURE_RING_SECONDS * timing.fps, 4 * (timing.context_frames + timing.hop_frames + timing.lookahead_frames))
-        self.timeline = FeatureTimeline(config.mel.n_mels, ring)
-        self.frontend = AudioFrontEnd(config, self.timeline, self.stats)
+        # Learned speech features (off unless configured): encoders load and warm up here, before going live.
+        self.speech = SpeechFeatures(config, self.stats, threaded_asr=not config.offline) if config.speech.enabled else None
+        dims = {} if self.speech is None else {"wav2vec_dim": self.speech.wav2vec_dim, "words_dim": self.speech.words_dim}
+        if dims and hasattr(self.animator, "check_features"):  # a learned animator refuses other feature sizes now, not mid-session
+            try:
+                self.animator.check_features(**dims)
+            except BaseException:
+                self.speech.close()
+                raise
+        self.timeline = FeatureTimeline(config.mel.n_mels, ring, **dims)
+        self.frontend = AudioFrontEnd(config, self.timeline, self.stats, speech=self.speech)
         self.store = FrameStore(history_frames=timing.context_frames + 4 * timing.hop_frames + timing.fps)
         self.scheduler = Scheduler(timing, self.animator, self.timeline, self.store, self.stats, fallback_animator=self.procedural)
         self.scheduler.controls = config.controls
         self.clock: Clock = SimulatedClock() if config.offline else MonotonicClock()
+        self.recording = Recording(config.out_dir, self.skeleton, timing.fps, at_start=config.record_at_start)
         sinks = self._build_sinks(extra_sinks or [])
         self.sinks = SinkSet(sinks, timing.fps, block_when_full=config.offline)
+        self.recording.attach(self.sinks)
         self._kept: list[FrameBundle] | None = [] if keep_frames else None
         self.emitter = Emitter(timing.fps, timing.budget_ns, self.store, Fallback(self._neutral_frame), self._send, self.clock, self.stats)
         self._status = status
         self._stop = threading.Event()
         self._error: BaseException | None = None
+        try:
+            self.control = ControlHub.for_session(self)  # listeners start now: a port clash fails here
+        except BaseException:
+            self.sinks.close()
+            if self.speech is not None:
+                self.speech.close()
+            raise
+        if self.speech is not None:  # host transcripts from OSC / ZeroMQ become word features
+            self.speech.add_feed(self.control.transcripts.drain)
 
     # -- wiring ---------------------------------------------------------------
     def _build_sinks(self, extra: list[Sink]) -> list[Sink]:
         sinks: list[Sink] = []
         try:
-            if self.config.out_dir is not None:
-                sinks += recorders_for(self.config.out_dir, self.skeleton, self.config.timing.fps)
-            sinks += [sink_from_url(url, self.skeleton) for url in self.config.sinks]
+            sinks += self.recording.first_take()
+            sinks += [sink_from_url(url, self.skeleton, self.config.timing.fps) for url in self.config.sinks]
         except BaseException:
             for sink in sinks:
                 sink.close()
@@ -108,6 +129,13 @@ class Session:
     def _neutral_frame(self, index: int):
         """A silent procedural frame: the fallback's target when no hint exists for `index`."""
         return self.procedural.neutral(index)
+
+    def submit_transcript(self, line: TranscriptLine) -> bool:
+        """A host app's transcript line, from any thread: False if rejected (counted) or word features are off."""
+        if self.speech is None:
+            self.stats.count("transcripts_ignored_no_word_features")
+            return False
+        return self.speech.submit(line)
 
     def stop(self) -> None:
         """Ask a running session to end (SIGINT, a control message): recordings are closed cleanly."""
@@ -144,8 +172,12 @@ class Session:
     def run(self) -> SessionResult:
         wall_start = time.monotonic()
         try:
+            self.control.wait_for_start(self._stop)
             frames = self._run_offline() if self.config.offline else self._run_realtime()
         finally:
+            self.control.close()
+            if self.speech is not None:
+                self.speech.close()
             self.sinks.close()
             self.source.close()
         summary = self._summary(frames, time.monotonic() - wall_start)
@@ -246,6 +278,7 @@ class Session:
             "config": self.config.to_dict(),
             "inputs": self.inputs,
             "animator": self.animator.name,
+            "animator_report": self.animator.report() if hasattr(self.animator, "report") else None,  # learned: steps decisions
             "skeleton_joints": len(self.skeleton.joint_names),
             "fps": self.config.timing.fps,
             "frames": {"p0": frames, "p1": frames},
@@ -259,6 +292,12 @@ class Session:
             "late_frames": self.store.late_frames,
             "source": self.source.stats(),
             "sinks": self.sinks.stats(),
+            "control": {
+                **self.control.summary(),
+                "recording": self.recording.summary(),
+                "budget_ms_at_end": self.emitter.budget_ns / 1e6,  # differs from config after a budget message
+            },
+            "speech_features": None if self.speech is None else self.speech.summary(),
             "machine": {
                 "platform": platform.platform(),
                 "processor": platform.machine(),
