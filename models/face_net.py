@@ -89,19 +89,23 @@ class FaceEncoder(nn.Module):
         super().__init__()
         d, out_dim = config.net.width, len(config.face_names)
         self.audio_proj = nn.Linear(2 * config.wav2vec_dim, d)
+        # log-mel is far from zero-mean (natural-log power): data statistics, stored in the checkpoint
+        self.audio_norm = Normalizer(config.wav2vec_dim) if config.audio_input == "mel" else None
         self.speaker = nn.Linear(config.speakers, d, bias=False)
         self.facing = nn.Linear(2, d, bias=False)
         self.context_proj = nn.Linear(2 * out_dim, d)
 
     def forward(
         self,
-        own: torch.Tensor,  # [B, T, W] Wav2Vec2 features of this person
+        own: torch.Tensor,  # [B, T, W] Wav2Vec2 features (or log-mel, config.audio_input) of this person
         partner: torch.Tensor,  # [B, T, W] of the partner
         speaker: torch.Tensor,  # [B, S] one-hot
         facing: torch.Tensor,  # [B, 2] one-hot: (facing the partner, not facing)
         known: torch.Tensor,  # [B, T, F] normalised context face values
         mask: torch.Tensor,  # [B, T, F] 1 where known
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.audio_norm is not None:
+            own, partner = self.audio_norm.normalize(own), self.audio_norm.normalize(partner)
         audio = self.audio_proj(torch.cat([own, partner], dim=-1))
         motion = self.context_proj(torch.cat([known * mask, mask], dim=-1))
         return audio, motion, self.speaker(speaker) + self.facing(facing)

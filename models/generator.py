@@ -29,7 +29,7 @@ class DyadInputs:
     no_text: np.ndarray  # [2, T]
     actions: np.ndarray  # [2, T] int64, index into model_config.ACTIONS
     placement: np.ndarray  # [2, 4]
-    wav2vec: np.ndarray  # [2, T, V]
+    wav2vec: np.ndarray  # [2, T, V] the face model's audio: Wav2Vec2, or log-mel when its config.audio_input is "mel"
     speakers: np.ndarray  # [2] int64
     facing: bool
     lower_known: np.ndarray  # [2, T, Dl] raw (not normalised) context values; anything where the mask is 0

@@ -18,6 +18,7 @@ from dyad.models.diffusion import SCHEDULES
 from dyad.models.skeleton import Skeleton
 
 ACTIONS = ("sit", "walk", "stand")  # one-hot order of the per-frame action labels
+FACE_AUDIO_INPUTS = ("wav2vec2", "mel")  # what the face model hears: Wav2Vec2 features or the session's log-mel
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,8 @@ class BodyConfig:
 class FaceConfig:
     """The face diffusion transformer (FaceFormer / DiffSpeaker family), one person per batch row."""
 
-    wav2vec_dim: int = 768  # Wav2Vec2-base hidden size
+    wav2vec_dim: int = 768  # size of the audio features per frame: Wav2Vec2-base hidden size, or the mel bands
+    audio_input: str = "wav2vec2"  # "wav2vec2" | "mel": a mel-conditioned face model needs no speech encoder
     speakers: int = 8  # speaker one-hot size (training identities)
     net: NetSize = field(default_factory=NetSize)
     period: int = 30  # periodic positional encoding and temporal bias period, frames
@@ -108,6 +110,8 @@ class FaceConfig:
         self.diffusion.check()
         if self.wav2vec_dim < 1 or self.speakers < 1 or self.period < 1 or self.align_radius < 0:
             raise ValueError("face config: wav2vec_dim, speakers and period must be positive, align_radius >= 0")
+        if self.audio_input not in FACE_AUDIO_INPUTS:
+            raise ValueError(f"face config: audio_input {self.audio_input!r} is not one of {', '.join(FACE_AUDIO_INPUTS)}")
 
 
 def tiny_sizes() -> NetSize:

@@ -20,10 +20,13 @@ from dyad.runtime.errors import DyadError
 from dyad.runtime.learned_config import BACKENDS, FACE_WEIGHTS, MAX_STEPS, LearnedConfig
 
 
+PROCEDURAL = "procedural"  # `--model procedural`: the rule-based animator, also where a default model is set
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     defaults = LearnedConfig(Path("."))
     group = parser.add_argument_group("learned animator", "body + face diffusion models; without --model the procedural animator runs")
-    group.add_argument("--model", type=Path, metavar="DIR", default=None, help="model folder (model.json, body/face checkpoints); see `dyad model init`")
+    group.add_argument("--model", type=Path, metavar="DIR", default=None, help="model folder (model.json, body/face checkpoints), or 'procedural' (the default)")
     group.add_argument("--steps", type=int, default=defaults.steps, help=f"DDIM steps per window, 1..{MAX_STEPS} (fewer when compute nears the budget)")
     group.add_argument("--backend", choices=BACKENDS, default=defaults.backend, help="run the denoisers in torch or ONNX Runtime (DIR/onnx)")
     group.add_argument("--face-weights", choices=FACE_WEIGHTS, default=None, help="face model weights (default: model.json's choice)")
@@ -33,7 +36,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def learned_config_from_args(args: argparse.Namespace, session: SessionConfig):
     """The LearnedConfig the flags ask for, or None for the procedural animator."""
-    if getattr(args, "model", None) is None:
+    if getattr(args, "model", None) is None or str(args.model) == PROCEDURAL:
         return None
     return LearnedConfig(
         model_dir=args.model,
