@@ -60,11 +60,22 @@ class AnimationWindow:
         return slice(self.context_frames, self.context_frames + self.new_frames)
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """An allocator failure (torch.cuda.OutOfMemoryError, ONNX Runtime's "Failed to allocate memory",
+    MemoryError), told apart by name and message so this contract stays free of torch."""
+    if isinstance(error, MemoryError) or any(cls.__name__ == "OutOfMemoryError" for cls in type(error).__mro__):
+        return True
+    text = str(error).lower()
+    return "out of memory" in text or "failed to allocate memory" in text
+
+
 class Animator(Protocol):
     """Turns a window of features into poses for its new frames, for both people.
 
     Must be deterministic for a given seed and window contents: offline runs are
-    compared bit for bit.
+    compared bit for bit. An animator may also define `on_failure(frame, error)`: the
+    scheduler calls it after `animate` raised, so the next hop can ask for less
+    (the learned animator halves its sampling steps).
     """
 
     name: str

@@ -16,7 +16,10 @@ OSC numbers may be ints, floats or T/F; /dyad/start and /dyad/stop with a false
 argument (a button release) do nothing. Anything else (unknown address or type,
 wrong arguments, bytes that are not OSC or JSON, a budget below the pipeline's
 floor, `record` without --out) is counted in session.json and ignored: control
-input is never fatal. Listeners bind to loopback unless the URL names a host.
+input is never fatal. Listeners bind to loopback; another interface needs --allow-remote
+and --allow-from (dyad.runtime.net_policy). Sizes are bounded: a datagram or JSON
+message of at most MAX_MESSAGE_BYTES, transcript text of at most MAX_TEXT_CHARS.
+No message names a file: `record` only starts and stops takes inside --out.
 ZeroMQ uses a PULL socket that BINDS the URL's endpoint: host apps connect a
 PUSH socket (no subscription to set up, so no message is lost at connect).
 """
@@ -32,9 +35,13 @@ from typing import Callable
 
 from dyad.runtime.config import ACTIONS
 from dyad.runtime.frames import ControlState, TranscriptLine
+from dyad.runtime.net_policy import NetworkPolicy
 
 log = logging.getLogger("dyad.control")
 
+MAX_MESSAGE_BYTES = 65536  # one UDP datagram's worth; larger ZeroMQ messages are refused by the socket
+MAX_TEXT_CHARS = 4096  # a transcript line, not a document
+PROBLEMS = ("malformed", "unknown", "rejected", "refused_sender")
 LOGGED_PROBLEMS = 20  # then problems are only counted: a flood of bad messages cannot flood the log
 # Field names per kind, in OSC argument order.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -71,22 +78,27 @@ class Command:
 def _number(kind: str, name: str, value: object) -> float:
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    raise MalformedControl(f"{kind}: '{name}' must be a finite number, got {value!r}")
+    if isinstance(value, (int, float)):
+        try:
+            number = float(value)  # an int beyond float range (JSON allows any) overflows here
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise MalformedControl(f"{kind}: '{name}' must be a finite number, got {_short(value)}")
 
 
 def _person(kind: str, value: object) -> int:
     number = _number(kind, "person", value)
     if number not in (0.0, 1.0):
-        raise MalformedControl(f"{kind}: 'person' must be 0 or 1, got {value!r}")
+        raise MalformedControl(f"{kind}: 'person' must be 0 or 1, got {_short(value)}")
     return int(number)
 
 
 def build_command(kind: str, fields: dict) -> Command:
     """Validate one message's fields; raises MalformedControl / UnknownControl."""
     if kind not in FIELDS:
-        raise UnknownControl(f"unknown control message '{kind}'")
+        raise UnknownControl(f"unknown control message {_short(kind)}")
     if kind in ("start", "stop"):
         return Command(kind, flag=bool(_number(kind, "on", fields.get("on", True))))
     missing = [name for name in FIELDS[kind] if name not in fields]
@@ -95,7 +107,7 @@ def build_command(kind: str, fields: dict) -> Command:
     if kind == "action":
         action = fields["action"]
         if not isinstance(action, str) or action.strip().lower() not in ACTIONS:
-            raise MalformedControl(f"action: 'action' must be one of {', '.join(ACTIONS)}, got {action!r}")
+            raise MalformedControl(f"action: 'action' must be one of {', '.join(ACTIONS)}, got {_short(action)}")
         return Command(kind, person=_person(kind, fields["person"]), action=action.strip().lower())
     if kind in ("facing", "record"):
         return Command(kind, flag=bool(_number(kind, FIELDS[kind][0], fields[FIELDS[kind][0]])))
@@ -103,7 +115,9 @@ def build_command(kind: str, fields: dict) -> Command:
         return Command(kind, ms=_number(kind, "ms", fields["ms"]))
     text = fields["text"]
     if not isinstance(text, str):
-        raise MalformedControl(f"transcript: 'text' must be a string, got {text!r}")
+        raise MalformedControl(f"transcript: 'text' must be a string, got {_short(text)}")
+    if len(text) > MAX_TEXT_CHARS:
+        raise MalformedControl(f"transcript: 'text' has {len(text)} characters, at most {MAX_TEXT_CHARS}")
     start, end = _number(kind, "start", fields["start"]), _number(kind, "end", fields["end"])
     if not 0.0 <= start <= end:
         raise MalformedControl(f"transcript: needs 0 <= start <= end, got start={start} end={end}")
@@ -112,11 +126,11 @@ def build_command(kind: str, fields: dict) -> Command:
 
 def parse_osc(address: str, args: list, prefix: str = "/dyad") -> Command:
     if not address.startswith(prefix + "/"):
-        raise UnknownControl(f"OSC address '{address}' is not under '{prefix}/'")
+        raise UnknownControl(f"OSC address {_short(address)} is not under '{prefix}/'")
     kind = address[len(prefix) + 1 :]
     names = FIELDS.get(kind)
     if names is None:
-        raise UnknownControl(f"unknown OSC address '{address}'")
+        raise UnknownControl(f"unknown OSC address {_short(address)}")
     if kind in ("start", "stop"):
         names = ("on",)
     if len(args) > len(names) or (kind not in ("start", "stop") and len(args) < len(names)):
@@ -124,11 +138,21 @@ def parse_osc(address: str, args: list, prefix: str = "/dyad") -> Command:
     return build_command(kind, dict(zip(names, args)))
 
 
+def _short(value: object) -> str:
+    """A value for an error message, cut so a huge argument cannot flood the log."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def parse_json(payload: bytes) -> Command:
     import json
 
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise MalformedControl(f"message of {len(payload)} bytes, at most {MAX_MESSAGE_BYTES}")
     try:
         data = json.loads(payload.decode("utf-8"))
+    except RecursionError:  # deeply nested arrays: the parser's own stack gives out
+        raise MalformedControl("JSON nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as error:
         raise MalformedControl(f"not a JSON message: {error}") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
@@ -186,8 +210,10 @@ class ControlBindings:
 class ControlHub:
     """Applies control messages from any number of listeners, one at a time."""
 
-    def __init__(self, bindings: ControlBindings, urls: tuple[str, ...] = (), wait_start: bool = False) -> None:
+    def __init__(self, bindings: ControlBindings, urls: tuple[str, ...] = (), wait_start: bool = False,
+                 policy: NetworkPolicy | None = None) -> None:  # fmt: skip
         self.bindings = bindings
+        self.policy = policy or NetworkPolicy()  # listeners check their bind address and senders against it
         self.transcripts = TranscriptQueue()
         self.started = threading.Event()
         if not wait_start:
@@ -209,7 +235,7 @@ class ControlHub:
     def for_session(cls, session) -> ControlHub:
         from dyad.runtime.control_listeners import session_bindings
 
-        return cls(session_bindings(session), session.config.control_urls, session.config.wait_start)
+        return cls(session_bindings(session), session.config.control_urls, session.config.wait_start, session.config.network)
 
     # -- messages -------------------------------------------------------------
     def problem(self, category: str, message: str) -> None:
@@ -217,7 +243,7 @@ class ControlHub:
         with self._lock:
             self.counts["received"] += 1
             self.counts[category] += 1
-            problems = sum(self.counts[k] for k in ("malformed", "unknown", "rejected"))
+            problems = sum(self.counts[k] for k in PROBLEMS)
             if problems <= LOGGED_PROBLEMS and self.last_problem != message:
                 log.warning("control message %s: %s", category, message)
             self.last_problem = message
@@ -278,6 +304,7 @@ class ControlHub:
             "malformed": counts.pop("malformed", 0),
             "unknown": counts.pop("unknown", 0),
             "rejected": counts.pop("rejected", 0),
+            "refused_sender": counts.pop("refused_sender", 0),
             "applied": {k.split(".", 1)[1]: v for k, v in sorted(counts.items())},
             "last_problem": self.last_problem,
             "transcripts": {"received": self.transcripts.received, "dropped": self.transcripts.dropped},

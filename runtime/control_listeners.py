@@ -2,7 +2,11 @@
 
 `--control osc://127.0.0.1:9000[?prefix=/dyad]` and `--control zmq://tcp://127.0.0.1:5560`.
 Each listener decodes, validates (`dyad.runtime.control`) and hands commands to
-the hub; whatever does not decode is counted there and dropped.
+the hub; whatever does not decode is counted there and dropped. Nothing a sender
+does ends a listener's thread: any exception while decoding is a counted problem.
+Both check the bind address and the sender allowlist of the hub's NetworkPolicy:
+OSC drops datagrams from other addresses itself, ZeroMQ refuses their connections
+through a ZAP handler (pyzmq's authenticator, NULL mechanism + address allowlist).
 """
 
 from __future__ import annotations
@@ -10,12 +14,24 @@ from __future__ import annotations
 import socket
 import threading
 
-from dyad.runtime.control import ControlBindings, MalformedControl, UnknownControl, check_budget, parse_json, parse_osc
+import logging
+
+from dyad.runtime.control import (
+    MAX_MESSAGE_BYTES,
+    ControlBindings,
+    MalformedControl,
+    UnknownControl,
+    check_budget,
+    parse_json,
+    parse_osc,
+)
 from dyad.runtime.endpoints import parse_endpoint, zmq_endpoint
+from dyad.runtime.net_policy import zmq_bind_host
 from dyad.runtime.errors import DyadError
 
+log = logging.getLogger("dyad.control")
+
 POLL_S = 0.2  # how soon a listener notices close()
-MAX_DATAGRAM = 65536
 
 
 def _dispatch(hub, decode) -> None:
@@ -27,6 +43,9 @@ def _dispatch(hub, decode) -> None:
         return
     except UnknownControl as error:
         hub.problem("unknown", str(error))
+        return
+    except Exception as error:  # a decoder bug must not end the listener: count it like bad input
+        hub.problem("malformed", f"undecodable ({type(error).__name__}: {str(error)[:80]})")
         return
     for command in commands:
         hub.apply(command)
@@ -43,6 +62,7 @@ class OscListener:
         self.url = url
         self.prefix = "/" + endpoint.options.get("prefix", "/dyad").strip("/")
         self._hub = hub
+        hub.policy.check_bind(endpoint.host, url, "control")
         try:
             family = socket.getaddrinfo(endpoint.host, endpoint.ports[0], type=socket.SOCK_DGRAM)[0][0]
             self._socket = socket.socket(family, socket.SOCK_DGRAM)
@@ -60,8 +80,10 @@ class OscListener:
 
         try:
             messages = OscPacket(data).messages
-        except ParseError as error:
-            raise MalformedControl(f"not an OSC packet ({len(data)} bytes): {error}") from None
+        except (ParseError, ValueError, IndexError, TypeError, UnicodeError) as error:  # truncated or garbage bytes
+            raise MalformedControl(f"not an OSC packet ({len(data)} bytes): {str(error)[:80]}") from None
+        if not messages:  # an empty (or cut-off) bundle carries nothing to apply; still counted
+            raise MalformedControl(f"OSC bundle with no messages ({len(data)} bytes)")
         commands = []
         for timed in messages:  # a bundle: every message is checked before any is applied
             commands.append(parse_osc(timed.message.address, list(timed.message.params), self.prefix))
@@ -70,11 +92,14 @@ class OscListener:
     def _run(self) -> None:
         while not self._closing.is_set():
             try:
-                data = self._socket.recv(MAX_DATAGRAM)
+                data, sender = self._socket.recvfrom(MAX_MESSAGE_BYTES)
             except TimeoutError:
                 continue
             except OSError:
                 return
+            if not self._hub.policy.sender_allowed(sender[0]):
+                self._hub.problem("refused_sender", f"datagram from {sender[0]}, not in --allow-from")
+                continue
             _dispatch(self._hub, lambda: self._decode(data))
 
     def close(self) -> None:
@@ -90,13 +115,21 @@ class ZmqListener:
         self.url = url
         self.endpoint = zmq_endpoint(url, "control")
         self._hub = hub
-        self._socket = zmq.Context.instance().socket(zmq.PULL)
+        host = zmq_bind_host(self.endpoint)
+        if host is not None:
+            hub.policy.check_bind(host, url, "control")
+        # An allowlist needs its own context: the ZAP handler serves every socket of one context.
+        self._context = zmq.Context() if hub.policy.allow_from else zmq.Context.instance()
+        self._auth = _start_authenticator(self._context, hub) if hub.policy.allow_from else None
+        self._socket = self._context.socket(zmq.PULL)
         self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.setsockopt(zmq.MAXMSGSIZE, 1 << 20)  # a control message is small; refuse floods
+        self._socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # a control message is small; the peer is cut off
+        if self._auth is not None:
+            self._socket.zap_domain = b"dyad-control"  # NULL mechanism consults ZAP only with a domain set
         try:
             self._socket.bind(self.endpoint)
         except zmq.ZMQError as error:
-            self._socket.close(0)
+            self._close_socket()
             raise DyadError(f"control '{url}': cannot listen on {self.endpoint}: {error}") from None
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="control-zmq", daemon=True)
@@ -116,13 +149,38 @@ class ZmqListener:
         while not self._closing.is_set():
             if not dict(poller.poll(int(POLL_S * 1000))):
                 continue
-            parts = self._socket.recv_multipart(zmq.NOBLOCK)
+            try:
+                parts = self._socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                continue
             _dispatch(self._hub, lambda: self._decode(parts))
+
+    def _close_socket(self) -> None:
+        self._socket.close(0)
+        if self._auth is not None:
+            self._auth.stop()
+            self._context.term()
 
     def close(self) -> None:
         self._closing.set()
         self._thread.join(2 * POLL_S + 1)
-        self._socket.close(0)
+        self._close_socket()
+
+
+def _start_authenticator(context, hub):
+    """pyzmq's ZAP handler on `context`, allowing only --allow-from; each refusal is counted."""
+    from zmq.auth.thread import ThreadAuthenticator
+
+    class CountingAuthenticator(ThreadAuthenticator):
+        def _send_zap_reply(self, request_id, status_code, status_text, user_id="anonymous"):
+            if status_code != b"200":
+                hub.problem("refused_sender", f"ZeroMQ connection refused: {status_text!r}")
+            return super()._send_zap_reply(request_id, status_code, status_text, user_id)
+
+    auth = CountingAuthenticator(context, log=logging.getLogger("dyad.control.zap"))
+    auth.start()
+    auth.allow(*hub.policy.allow_from)
+    return auth
 
 
 def open_listener(url: str, hub) -> OscListener | ZmqListener:

@@ -6,7 +6,8 @@
     zmq://tcp://HOST:PORT  (or zmq://HOST:PORT)                 ZeroMQ PUB (HOST may be *)
     bvhstream://HOST:PORT[?names=NAME0,NAME1&hierarchy=1]       live BVH text over TCP (default port 7001)
     view://HOST:PORT                                            live browser viewer (default port 8765)
-An empty HOST means 127.0.0.1: nothing listens beyond this machine unless asked.
+An empty HOST means 127.0.0.1: nothing listens beyond this machine unless asked, and the
+servers among them (zmq, bvhstream, view) bind another interface only with --allow-remote.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from dyad.models.skeleton import Skeleton
 from dyad.runtime.errors import DyadError
+from dyad.runtime.net_policy import NetworkPolicy, zmq_bind_host
 
 LOOPBACK = "127.0.0.1"
 SINK_SCHEMES = ("livelink", "vmc", "osc", "zmq", "bvhstream", "view")
@@ -27,6 +29,7 @@ _OPTIONS = {
     "view": (),
 }
 _DEFAULT_PORTS = {"livelink": 11111, "bvhstream": 7001, "view": 8765}
+_SERVERS = ("bvhstream", "view")  # sinks that listen (zmq is checked on its own endpoint form)
 
 
 @dataclass(frozen=True)
@@ -92,12 +95,17 @@ def zmq_endpoint(url: str, kind: str = "sink") -> str:
     return f"{transport}://{address}"
 
 
-def sink_from_endpoint(url: str, skeleton: Skeleton, fps: int):
+def sink_from_endpoint(url: str, skeleton: Skeleton, fps: int, policy: NetworkPolicy | None = None):
+    policy = policy or NetworkPolicy()
     scheme = url.partition("://")[0]
     if scheme == "zmq":
         from dyad.adapters.zmq_pub import ZmqPublisher
 
-        return ZmqPublisher(zmq_endpoint(url), skeleton)
+        endpoint = zmq_endpoint(url)
+        host = zmq_bind_host(endpoint)
+        if host is not None:
+            policy.check_bind(host, url, "sink")
+        return ZmqPublisher(endpoint, skeleton)
     if scheme not in SINK_SCHEMES:
         raise DyadError(f"sink '{url}': unknown scheme '{scheme}' (supported: {', '.join(SINK_SCHEMES)})")
     endpoint = parse_endpoint(url, "sink", _DEFAULT_PORTS.get(scheme))
@@ -107,6 +115,8 @@ def sink_from_endpoint(url: str, skeleton: Skeleton, fps: int):
     want_ports = 2 if scheme == "vmc" else 1
     if len(endpoint.ports) != want_ports:
         raise endpoint.error(f"needs {'one port per person, e.g. :39539,39541' if want_ports == 2 else 'one port'}")
+    if scheme in _SERVERS:
+        policy.check_bind(endpoint.host, url, "sink")
     try:
         return _build(endpoint, skeleton, fps)
     except (OSError, ValueError) as error:

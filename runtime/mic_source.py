@@ -14,6 +14,15 @@ an AudioChunk and puts it into a bounded ChunkQueue (one per device; full
 queue: the newest chunk is dropped). Everything else - sanitising,
 resampling, pairing - happens in `read()` on the consumer's thread.
 
+A stream that dies (device unplugged, driver error, callback error: PortAudio
+then reports the stream inactive) is noticed in `read()` within WATCH_S and
+reopened with exponential backoff (RETRY_FIRST_S doubling up to RETRY_MAX_S).
+Meanwhile `read()` returns nothing and the session sends fallback frames. The
+first block after a reopen jumps that device's sample clock forward by the
+real time that passed (measured on the capture clock), so later audio keeps
+its true capture time and the gap reaches the session as dropped audio. Counted
+in `stats()`: stream_failures, reopen_failures, reconnects, outage_ms.
+
 Capture time: PortAudio's `inputBufferAdcTime` is on the stream's own clock;
 `currentTime` is "now" on that clock, so `now_ns - (currentTime - adc)` puts
 the ADC time on our monotonic clock. When the host API gives no usable ADC
@@ -35,60 +44,17 @@ from dyad.runtime.audio_source import SESSION_CHANNELS, ChunkQueue
 from dyad.runtime.clock import Clock, MonotonicClock
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import AudioChunk
+from dyad.runtime.mic_devices import _find_device, _pick_rate, _sounddevice
+from dyad.runtime.pairer import Pairer
 from dyad.runtime.resample import ChunkResampler
 
 log = logging.getLogger(__name__)
 
+WATCH_S = 0.05  # how often read() checks that the streams are alive
+RETRY_FIRST_S = 0.1
+RETRY_MAX_S = 5.0
+
 DeviceSpec = int | str
-
-
-def _sounddevice():
-    """Import sounddevice lazily: importing it loads PortAudio and reads the ALSA config."""
-    try:
-        import sounddevice
-    except OSError as exc:
-        raise DyadError(f"PortAudio is not available ({exc}); install libportaudio2") from None
-    return sounddevice
-
-
-def list_input_devices() -> list[dict]:
-    """Every PortAudio device that can capture, as plain dicts."""
-    sd = _sounddevice()
-    hostapis = sd.query_hostapis()
-    try:
-        default_in = sd.default.device[0]
-    except Exception:  # noqa: BLE001 - no default device is not an error here
-        default_in = -1
-    rows = []
-    for dev in sd.query_devices():
-        if dev["max_input_channels"] < 1:
-            continue
-        rows.append(
-            {
-                "index": int(dev["index"]),
-                "name": str(dev["name"]),
-                "hostapi": str(hostapis[dev["hostapi"]]["name"]),
-                "input_channels": int(dev["max_input_channels"]),
-                "default_samplerate": float(dev["default_samplerate"]),
-                "default": int(dev["index"]) == default_in,
-            }
-        )
-    return rows
-
-
-def format_device_table(devices: list[dict] | None = None) -> str:
-    """A fixed-width table of input devices for `dyad devices`."""
-    devices = list_input_devices() if devices is None else devices
-    if not devices:
-        return "no audio input devices found"
-    lines = [f"{'idx':>4}  {'in':>3}  {'rate':>7}  {'host API':<12}  name"]
-    for d in devices:
-        mark = " *" if d.get("default") else ""
-        lines.append(
-            f"{d['index']:>4}  {d['input_channels']:>3}  {d['default_samplerate']:>7.0f}  "
-            f"{d['hostapi'][:12]:<12}  {d['name']}{mark}"
-        )
-    return "\n".join(lines)
 
 
 def capture_ns_from_time_info(now_ns: int, adc_s: float, current_s: float, frames: int, rate: int) -> int:
@@ -115,8 +81,23 @@ class _StreamState:
     def __init__(self) -> None:
         self.next_index = 0
         self.last_capture_ns = -1
+        self.end_ns = -1  # capture time just after the newest block's last sample
+        self.resumed = False  # set on reopen: the next block jumps the sample clock over the outage
         self.overflows = 0
         self.callbacks = 0
+
+
+class _Outage:
+    """One lane's dead-stream bookkeeping (touched by the consumer thread only)."""
+
+    def __init__(self) -> None:
+        self.since_ns: int | None = None  # when the current outage was noticed
+        self.retry_at_ns = 0
+        self.backoff_s = RETRY_FIRST_S
+        self.stream_failures = 0
+        self.reopen_failures = 0
+        self.reconnects = 0
+        self.outage_ns = 0
 
 
 class MicrophoneSource:
@@ -155,7 +136,9 @@ class MicrophoneSource:
         skew = round(max_skew_ms * self.sample_rate / 1000)
         self._pairer = Pairer(self.sample_rate, skew) if len(self.devices) == 2 else None
         self._ready: deque[AudioChunk] = deque()
-        self._streams: list = []
+        self._streams: list = []  # one per lane once started; None while a dead lane waits to reopen
+        self._outages = [_Outage() for _ in self.devices]
+        self._next_watch_ns = 0
 
     # --- device resolution (errors here, before anything opens) ---------------------------
 
@@ -202,7 +185,11 @@ class MicrophoneSource:
             )
             # Keep capture times strictly increasing even when the host API's estimate jitters.
             capture = max(capture, state.last_capture_ns + 1)
+            if state.resumed:  # first block after a reopen: the sample clock jumps over the outage
+                state.resumed = False
+                state.next_index += max(0, (capture - state.end_ns) * rate // 1_000_000_000)
             state.last_capture_ns = capture
+            state.end_ns = capture + frames * 1_000_000_000 // rate
             queue.put(AudioChunk(state.next_index, pick(indata), rate, capture))
             state.next_index += frames
 
@@ -234,8 +221,54 @@ class MicrophoneSource:
     def close(self) -> None:
         streams, self._streams = self._streams, []
         for stream in streams:
-            stream.abort(ignore_errors=True)  # capture has nothing to drain; stop() would wait
-            stream.close(ignore_errors=True)
+            if stream is not None:
+                stream.abort(ignore_errors=True)  # capture has nothing to drain; stop() would wait
+                stream.close(ignore_errors=True)
+
+    # --- dead streams: notice, reopen with backoff ---------------------------------------
+
+    def _watch(self) -> None:
+        now = self.clock.now_ns()
+        if now < self._next_watch_ns or not self._streams:
+            return
+        self._next_watch_ns = now + int(WATCH_S * 1e9)
+        for lane, stream in enumerate(self._streams):
+            if stream is None:
+                if now >= self._outages[lane].retry_at_ns:
+                    self._reopen(lane, now)
+            elif not _alive(stream):
+                self._lost(lane, stream, now)
+
+    def _lost(self, lane: int, stream, now: int) -> None:
+        outage = self._outages[lane]
+        outage.stream_failures += 1
+        outage.since_ns, outage.retry_at_ns, outage.backoff_s = now, now, RETRY_FIRST_S
+        self._streams[lane] = None
+        log.warning("input device '%s' stopped delivering audio; reopening", self.devices[lane].name)
+        stream.abort(ignore_errors=True)
+        stream.close(ignore_errors=True)
+
+    def _reopen(self, lane: int, now: int) -> None:
+        outage = self._outages[lane]
+        stream = None
+        try:
+            stream = self._open_stream(lane)
+            self._states[lane].resumed = True
+            stream.start()
+        except Exception as error:  # the device is still gone: try again later, each wait twice as long
+            outage.reopen_failures += 1
+            outage.retry_at_ns = now + int(outage.backoff_s * 1e9)
+            outage.backoff_s = min(RETRY_MAX_S, outage.backoff_s * 2)
+            if outage.reopen_failures == 1 or outage.backoff_s == RETRY_MAX_S:
+                log.info("input device '%s' did not reopen: %s", self.devices[lane].name, _one_line(str(error)))
+            if stream is not None:
+                stream.close(ignore_errors=True)
+            return
+        self._streams[lane] = stream
+        outage.reconnects += 1
+        outage.outage_ns += now - (outage.since_ns or now)
+        outage.since_ns = None
+        log.warning("input device '%s' reopened", self.devices[lane].name)
 
     @property
     def finished(self) -> bool:
@@ -248,6 +281,7 @@ class MicrophoneSource:
         while True:
             if self._ready:
                 return self._ready.popleft()
+            self._watch()
             # Clear before looking, so a put that lands after the look still wakes the wait.
             self._wakeup.clear()
             item = self._next_item()
@@ -255,7 +289,7 @@ class MicrophoneSource:
                 remaining_s = (deadline - self.clock.now_ns()) / 1e9
                 if remaining_s <= 0:
                     return None
-                self._wakeup.wait(remaining_s)
+                self._wakeup.wait(min(remaining_s, WATCH_S))  # wake up to watch the streams too
                 continue
             self._consume(*item)
 
@@ -295,61 +329,13 @@ class MicrophoneSource:
             "clipped_samples": sum(lane.clipped for lane in self._lanes),
             "overflows": sum(s.overflows for s in self._states),
             "callbacks": sum(s.callbacks for s in self._states),
+            "stream_failures": sum(o.stream_failures for o in self._outages),
+            "reopen_failures": sum(o.reopen_failures for o in self._outages),
+            "reconnects": sum(o.reconnects for o in self._outages),
+            "outage_ms": round(sum(o.outage_ns for o in self._outages) / 1e6, 1),
             "resampled_from": rates or None,
             "devices": [d.name for d in self.devices],
         }
-
-
-class Pairer:
-    """Pairs two mono session-rate chunk streams sample by sample into [n, 2] chunks.
-
-    Each side keeps its unpaired samples; a gap in a side's start_sample (a
-    dropped chunk) is filled with zeros there, so the other person's audio
-    stays aligned. When one side leads by more than `max_skew` samples (its
-    device clock runs fast, or the other device stalled), the leading side's
-    oldest unpaired samples are dropped until both sides are level again.
-    Output is contiguous from start_sample 0; capture_ns is the later of the
-    two sides' capture times, i.e. when both samples existed.
-    """
-
-    def __init__(self, rate: int, max_skew: int) -> None:
-        self.rate = rate
-        self.max_skew = max_skew
-        self.skew_dropped = 0
-        self._buf = [np.zeros(0, np.float32), np.zeros(0, np.float32)]
-        self._end = [0, 0]  # next expected start_sample per side
-        self._anchor = [(0, 0), (0, 0)]  # (start_sample, capture_ns) of each side's newest chunk
-        self._out_pos = 0
-
-    def pending(self, side: int) -> int:
-        return int(self._buf[side].shape[0])
-
-    def push(self, side: int, chunk: AudioChunk) -> None:
-        gap = max(0, chunk.start_sample - self._end[side])
-        parts = [self._buf[side], np.zeros(gap, np.float32), chunk.samples[:, 0]]
-        self._buf[side] = np.concatenate(parts)
-        self._end[side] = chunk.end_sample
-        self._anchor[side] = (chunk.start_sample, chunk.capture_ns)
-        lead = self.pending(side) - self.pending(1 - side)
-        if lead > self.max_skew:
-            self._buf[side] = self._buf[side][lead:]
-            self.skew_dropped += lead
-
-    def pop(self) -> AudioChunk | None:
-        n = min(self.pending(0), self.pending(1))
-        if n == 0:
-            return None
-        capture = max(self._head_capture(0), self._head_capture(1))
-        samples = np.stack([self._buf[0][:n], self._buf[1][:n]], axis=1)
-        self._buf = [self._buf[0][n:], self._buf[1][n:]]
-        chunk = AudioChunk(self._out_pos, samples, self.rate, capture)
-        self._out_pos += n
-        return chunk
-
-    def _head_capture(self, side: int) -> int:
-        head_index = self._end[side] - self.pending(side)
-        anchor_index, anchor_ns = self._anchor[side]
-        return anchor_ns + (head_index - anchor_index) * 1_000_000_000 // self.rate
 
 
 def _as_specs(devices: DeviceSpec | Sequence[DeviceSpec] | None) -> list[DeviceSpec | None]:
@@ -361,59 +347,6 @@ def _as_specs(devices: DeviceSpec | Sequence[DeviceSpec] | None) -> list[DeviceS
     return specs
 
 
-def _find_device(sd, spec: DeviceSpec | None) -> dict:
-    """Resolve an index, a digit string or a case-insensitive name substring to an input device."""
-    devices = sd.query_devices()
-    if spec is None:
-        try:
-            info = sd.query_devices(kind="input")
-        except (sd.PortAudioError, ValueError):
-            raise DyadError("no default audio input device; name one (see `dyad devices`)") from None
-        return dict(info)
-    if isinstance(spec, int) or spec.strip().isdigit():
-        index = int(spec)
-        if not 0 <= index < len(devices):
-            raise DyadError(f"input device {index} does not exist (see `dyad devices`)")
-        info = dict(devices[index])
-    else:
-        info = _match_name(devices, spec)
-    if info["max_input_channels"] < 1:
-        raise DyadError(f"device '{info['name']}' has no input channels")
-    return info
-
-
-def _match_name(devices, spec: str) -> dict:
-    wanted = spec.strip().lower()
-    exact = [dict(d) for d in devices if d["name"].lower() == wanted]
-    matches = exact or [dict(d) for d in devices if wanted in d["name"].lower()]
-    if not matches:
-        raise DyadError(f"no audio device matches '{spec}' (see `dyad devices`)")
-    inputs = [d for d in matches if d["max_input_channels"] > 0]
-    if not inputs:
-        return matches[0]  # the caller reports "no input channels" with its name
-    if len(inputs) > 1:
-        names = ", ".join(f"'{d['name']}'" for d in inputs)
-        log.info("device '%s' matches %s; using '%s'", spec, names, inputs[0]["name"])
-    return inputs[0]
-
-
-def _pick_rate(sd, info: dict, channels: int, session_rate: int, forced: int | None) -> int:
-    """`forced`, else the session rate when the device takes it, else the device's default rate.
-
-    Any rate other than the session rate is resampled in `read()`."""
-    candidates = [forced] if forced else [session_rate, int(round(info["default_samplerate"]))]
-    for rate in dict.fromkeys(candidates):
-        try:
-            sd.check_input_settings(device=int(info["index"]), channels=channels, dtype="float32", samplerate=rate)
-        except (sd.PortAudioError, ValueError):
-            continue
-        if rate != session_rate:
-            log.info("device '%s' does not take %d Hz; capturing at %d Hz and resampling", info["name"], session_rate, rate)
-        return rate
-    tried = " or ".join(f"{r} Hz" for r in dict.fromkeys(candidates))
-    raise DyadError(f"input device '{info['name']}' does not support {tried} with {channels} channel(s)")
-
-
 def _channel_picker(channels: tuple[int, ...]):
     """A function returning the wanted columns of the callback buffer, as cheaply as possible."""
     lo = channels[0]
@@ -421,6 +354,14 @@ def _channel_picker(channels: tuple[int, ...]):
         return lambda indata: indata[:, lo : lo + len(channels)]  # a view; AudioChunk copies it
     cols = list(channels)
     return lambda indata: indata[:, cols]
+
+
+def _alive(stream) -> bool:
+    """False once PortAudio reports the stream stopped (device gone, driver or callback error)."""
+    try:
+        return bool(stream.active) and not stream.stopped
+    except Exception:  # the handle itself broke: as dead as it gets
+        return False
 
 
 def _one_line(text: str) -> str:

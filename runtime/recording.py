@@ -17,6 +17,8 @@ from dyad.models.skeleton import Skeleton
 from dyad.runtime.errors import DyadError
 from dyad.runtime.sinks import Sink, SinkSet, recorders_for
 
+MAX_TAKES = 999  # take names have three digits; a flood of record messages must not fill the disk with folders
+
 
 class Recording:
     def __init__(self, out_dir: Path | None, skeleton: Skeleton, fps: int, at_start: bool = True) -> None:
@@ -67,6 +69,8 @@ class Recording:
                 raise ValueError("no --out folder to record into")
             if self._current:
                 raise ValueError(f"already recording into {self.takes[-1]}")
+            if len(self.takes) >= MAX_TAKES:
+                raise ValueError(f"{MAX_TAKES} takes already recorded in this session")
             assert self._sinks is not None, "Recording.attach was not called"
             try:
                 self._current = self._open()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from dyad.runtime.animator import AnimationWindow, Animator
+from dyad.runtime.animator import AnimationWindow, Animator, is_out_of_memory
 from dyad.runtime.config import TimingConfig
 from dyad.runtime.features import FeatureTimeline
 from dyad.runtime.frame_store import FrameStore
@@ -74,14 +74,28 @@ class Scheduler:
             with self.stats.stage(f"animate.{self.animator.name}"):
                 result = self.animator.animate(window)
         except Exception as error:  # an animator failure costs this hop (fallback frames), never the session
-            self.stats.count("animator_errors")
-            log.warning("animator %s failed on frames %d..%d: %s", self.animator.name, start, start + count - 1, error)
-            self.next_frame = start + count
+            self._failed(start, count, error)
             return
         for offset, people in enumerate(zip(*result)):
             self.store.put(start + offset, people)
         self.stats.count("hops")
         self.next_frame = start + count
+
+    def _failed(self, start: int, count: int, error: Exception) -> None:
+        """Count the failure, let the animator scale down for the next hop, move on: the emitter
+        sends this hop's frames from the procedural hints (counted there as deadline misses)."""
+        self.stats.count("animator_errors")
+        self.stats.count("fallback_hop_frames", count)
+        if is_out_of_memory(error):
+            self.stats.count("animator_out_of_memory")
+        log.warning("animator %s failed on frames %d..%d: %s: %s", self.animator.name, start, start + count - 1, type(error).__name__, str(error)[:200])
+        self.next_frame = start + count
+        on_failure = getattr(self.animator, "on_failure", None)
+        if on_failure is not None:
+            try:
+                on_failure(start, error)
+            except Exception as inner:  # recovery must not become the failure
+                log.warning("animator %s on_failure raised: %s", self.animator.name, inner)
 
     def _window(self, start: int, count: int) -> AnimationWindow:
         first = max(0, start - self.timing.context_frames)

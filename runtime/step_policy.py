@@ -12,8 +12,10 @@ Policy, one decision at a time, each recorded with its reason:
   times the step ratio would stay under `low` x allowance, double the steps (up
   to the configured `max_steps`). A lowering blocks raising for `patience` hops,
   so the count does not oscillate.
-Offline sessions do not adapt: compute takes no simulated time there and their
-frames must be bit-identical from run to run.
+- failure: a hop that raised (a model exception, out of GPU memory) halves the
+  steps at once and blocks raising for `patience` hops, like a lowering.
+Offline sessions do not adapt to timing: compute takes no simulated time there
+and their frames must be bit-identical from run to run (a failure still lowers).
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ class StepPolicy:
             if projected < self.low * self.allowance_ms:
                 return self._change(frame, target, f"slowest of {self.patience} hops x {target}/{self.steps} stays below {self.low:.0%} of the allowance", projected)
         return None
+
+    def after_failure(self, frame: int, reason: str) -> StepDecision | None:
+        """A hop failed: the next one runs with half the steps (None when already at the minimum)."""
+        if self.steps <= self.min_steps:
+            return None
+        return self._change(frame, max(self.min_steps, self.steps // 2), reason, 0.0)
 
     def _change(self, frame: int, steps: int, reason: str, measure_ms: float) -> StepDecision:
         decision = StepDecision(frame, self.steps, steps, reason, round(measure_ms, 3), round(self.allowance_ms, 3))

@@ -23,7 +23,9 @@ import numpy as np
 import pytest
 
 from dyad.runtime.frames import AudioChunk
-from dyad.runtime.mic_source import Pairer, capture_ns_from_time_info, format_device_table
+from dyad.runtime.mic_devices import format_device_table
+from dyad.runtime.mic_source import capture_ns_from_time_info
+from dyad.runtime.pairer import Pairer
 from dyad.runtime.resample import resample_all
 
 RATE = 16000
@@ -47,7 +49,8 @@ CAPTURE = r"""
 import json, sys, time
 import numpy as np
 from dyad.runtime.errors import DyadError
-from dyad.runtime.mic_source import MicrophoneSource, list_input_devices, format_device_table
+from dyad.runtime.mic_source import MicrophoneSource
+from dyad.runtime.mic_devices import list_input_devices, format_device_table
 
 out_dir = sys.argv[1]
 result = {"devices": [d["name"] for d in list_input_devices()], "table": format_device_table()}
