@@ -6,7 +6,6 @@ Bad input ends with `dyad: error: <one line>` and exit status 2, never a traceba
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 from dataclasses import replace
@@ -16,7 +15,10 @@ from pathlib import Path
 from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
+from dyad.runtime.logs import configure_logging
 from dyad.runtime.model_cli import add_model_command, add_model_options, build_animator, run_model_command
+from dyad.runtime.net_policy import NetworkPolicy, parse_allow_from
+from dyad.runtime.train_cli import TRAIN_COMMANDS, add_train_commands
 from dyad.runtime.speech_config import DEFAULT_BERT, SpeechFeaturesConfig
 
 EXIT_BAD_INPUT = 2
@@ -40,7 +42,7 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sink", action="append", default=[], metavar="URL",
         help="stream frames (repeatable): livelink://HOST:PORT, vmc://HOST:PORT0,PORT1, osc://HOST:PORT, "
-        "zmq://tcp://*:PORT, bvhstream://HOST:PORT",
+        "zmq://tcp://127.0.0.1:PORT, bvhstream://HOST:PORT (servers bind beyond loopback only with --allow-remote)",
     )  # fmt: skip
     parser.add_argument(
         "--control", action="append", default=[], metavar="URL",
@@ -58,6 +60,9 @@ def _session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-separation", action="store_true", help="bypass crosstalk cancellation (one mic per person, no bleed)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no live status line")
+    parser.add_argument("--health-s", type=float, default=5.0, help="health summary to the log every N seconds (0: off)")
+    parser.add_argument("--allow-remote", action="store_true", help="let control inputs and server sinks bind beyond loopback")
+    parser.add_argument("--allow-from", default=None, metavar="ADDR,...", help="only these sender addresses may send control messages (required beyond loopback)")
     _speech_options(parser)
     add_model_options(parser)
 
@@ -92,6 +97,7 @@ def _speech_config(args: argparse.Namespace) -> SpeechFeaturesConfig:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dyad", description="Animate two people's avatars from their voices, live.")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", default="text", choices=["text", "json"], help="one line per event: plain text or one JSON object")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run the bundled two-speaker dialogue through the whole pipeline in real time")
@@ -109,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("devices", help="list audio input devices")
     add_model_command(commands)
+    add_train_commands(commands)
 
     features = commands.add_parser("features", help="dump the feature streams of WAV input to an .npz file for inspection")
     features.add_argument("wav", nargs="+", type=Path, metavar="WAV", help="one stereo file or two mono files (person 0, person 1)")
@@ -160,6 +167,8 @@ def config_from_args(args: argparse.Namespace) -> SessionConfig:
         record_at_start=not args.record_paused,
         controls=ControlState(actions=_parse_actions(args.actions), facing=not args.side_by_side),
         status_interval_s=0.0 if args.quiet else 1.0,
+        health_interval_s=args.health_s,
+        network=NetworkPolicy(allow_remote=args.allow_remote, allow_from=parse_allow_from(args.allow_from)),
         speech=_speech_config(args),
     )
     if args.no_separation:
@@ -228,7 +237,7 @@ def _run_session(args: argparse.Namespace) -> int:
 
 
 def _devices() -> int:
-    from dyad.runtime.mic_source import format_device_table
+    from dyad.runtime.mic_devices import format_device_table
 
     print(format_device_table())
     return 0
@@ -261,12 +270,14 @@ def _render(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(args.log_level, args.log_format)
     try:
         if args.command == "devices":
             return _devices()
         if args.command == "model":
             return run_model_command(args)
+        if args.command in TRAIN_COMMANDS:
+            return TRAIN_COMMANDS[args.command](args)
         if args.command == "render":
             return _render(args)
         if args.command == "features":

@@ -7,10 +7,21 @@ from pathlib import Path
 
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
+from dyad.runtime.net_policy import NetworkPolicy
 from dyad.runtime.separation import SeparationConfig
 from dyad.runtime.speech_config import SpeechFeaturesConfig
 
 ACTIONS = ("sit", "walk", "stand")
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _require(condition: bool, field_name: str, message: str) -> None:
@@ -87,6 +98,8 @@ class SessionConfig:
     wait_start: bool = False  # --wait-start: hold the session until a control 'start' message
     record_at_start: bool = True  # False (--record-paused): recordings begin at a control 'record 1'
     status_interval_s: float = 1.0  # live status line; 0 disables
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)  # --allow-remote / --allow-from (dyad.runtime.net_policy)
+    health_interval_s: float = 5.0  # health summary to the log (latency, misses, drops, sink errors); 0 disables
 
     def validate(self) -> SessionConfig:
         self.timing.validate()
@@ -95,6 +108,9 @@ class SessionConfig:
         self.separation.validate()
         self.speech.validate()
         _require(self.seconds is None or self.seconds > 0, "seconds", f"must be > 0, got {self.seconds}")
+        _require(self.health_interval_s >= 0, "health_interval_s", f"must be >= 0, got {self.health_interval_s}")
+        for address in self.network.allow_from:
+            _require(_is_ip(address), "network.allow_from", f"'{address}' is not an IP address")
         _require(len(self.controls.actions) == 2, "controls.actions", "needs one action per person")
         for action in self.controls.actions:
             _require(action in ACTIONS, "controls.actions", f"unknown action '{action}' (expected one of {', '.join(ACTIONS)})")

@@ -39,7 +39,7 @@ from dyad.models.model_config import ACTIONS
 from dyad.models.model_dir import LoadedModels, load_model_dir, onnx_denoisers
 from dyad.models.pose import yaw_of
 from dyad.models.skeleton import Skeleton
-from dyad.runtime.animator import AnimationWindow, PersonFeatures
+from dyad.runtime.animator import AnimationWindow, PersonFeatures, is_out_of_memory
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState, PersonPose
@@ -93,6 +93,10 @@ class LearnedAnimator:
         self.seed = seed
         self.generator = generator or DyadGenerator(models.body, models.face, config.device)
         self.policy = policy  # None: a fixed step count (offline, or adaptation off)
+        # Without a policy (offline), a failed hop still lowers the steps, for good: nothing measures when to
+        # raise them. --fixed-steps means fixed: min_steps = steps, so a failure is only counted.
+        floor = 1 if config.adapt else config.steps
+        self.failure_policy = policy or StepPolicy(config.steps, allowance_ms=math.inf, min_steps=floor)
         self.fixed_reason = "" if policy is not None else ("adaptation off (--fixed-steps)" if not config.adapt else "offline session: frames must be bit-identical")
         self.placement = placement or Placement()
         self.split = models.body.config.split
@@ -107,7 +111,18 @@ class LearnedAnimator:
 
     @property
     def steps(self) -> int:
-        return self.policy.steps if self.policy is not None else self.config.steps
+        return self.failure_policy.steps
+
+    def on_failure(self, frame: int, error: BaseException) -> None:
+        """The scheduler's hook after `animate` raised: free cached GPU memory, halve the steps."""
+        oom = is_out_of_memory(error)
+        self.counters["hop_failures_out_of_memory" if oom else "hop_failures"] += 1
+        if oom and torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the failed hop's blocks stay cached otherwise
+        why = "out of memory" if oom else type(error).__name__
+        decision = self.failure_policy.after_failure(frame, f"hop at frame {frame} failed: {why}")
+        if decision is not None:
+            log.warning("steps %d -> %d at frame %d: %s", decision.steps_from, decision.steps_to, decision.frame, decision.reason)
 
     # -- the contract -------------------------------------------------------
     def animate(self, window: AnimationWindow) -> People:
@@ -147,7 +162,10 @@ class LearnedAnimator:
         body, face = self.models.body.config, self.models.face.config
         mel = self._feature(f, "mel", body.mel_dim, frames)
         words = self._feature(f, "words", body.word_dim, frames)
-        wav2vec = self._feature(f, "wav2vec", face.wav2vec_dim, frames)
+        if face.audio_input == "mel":
+            wav2vec = mel  # a mel-conditioned face model hears the session's log-mel, no speech encoder needed
+        else:
+            wav2vec = self._feature(f, "wav2vec", face.wav2vec_dim, frames)
         no_text = getattr(f, "no_text", None)
         if words is None:
             words, no_text = np.zeros((frames, body.word_dim), np.float32), np.ones(frames, np.float32)
@@ -238,13 +256,15 @@ class LearnedAnimator:
     def check_features(self, wav2vec_dim: int | None = None, words_dim: int | None = None) -> None:
         """Refuse, before the session starts, speech featurizers whose sizes the models were not trained on."""
         body, face = self.models.body.config, self.models.face.config
-        if wav2vec_dim is not None and wav2vec_dim != face.wav2vec_dim:
+        if wav2vec_dim is not None and face.audio_input == "wav2vec2" and wav2vec_dim != face.wav2vec_dim:
             raise DyadError(f"{self.models.folder}: the face model takes {face.wav2vec_dim}-dim Wav2Vec2 features, the encoder gives {wav2vec_dim}")
         if words_dim is not None and words_dim != body.word_dim:
             raise DyadError(f"{self.models.folder}: the body model takes {body.word_dim}-dim word features, the BERT encoder gives {words_dim}")
 
     def report(self) -> dict:
-        steps = self.policy.report() if self.policy is not None else {"steps_now": self.config.steps, "adapt": False, "why": self.fixed_reason}
+        steps = self.policy.report() if self.policy is not None else {"steps_now": self.steps, "adapt": False, "why": self.fixed_reason}
+        if self.policy is None and self.failure_policy.decisions:
+            steps["after_failures"] = [asdict(d) for d in self.failure_policy.decisions]
         return {
             "model_dir": str(self.models.folder),
             "trained": self.models.trained,
@@ -277,6 +297,8 @@ def load_learned_animator(config: LearnedConfig, session: SessionConfig, skeleto
     body, face = models.body.config, models.face.config
     if session.mel.n_mels != body.mel_dim:
         raise DyadError(f"{config.model_dir}: the body model takes {body.mel_dim} mel bands, the session makes {session.mel.n_mels}")
+    if face.audio_input == "mel" and session.mel.n_mels != face.wav2vec_dim:
+        raise DyadError(f"{config.model_dir}: the face model takes {face.wav2vec_dim} mel bands, the session makes {session.mel.n_mels}")
     for what, model_fps in (("body", body.fps), ("face", face.fps)):
         if model_fps != session.timing.fps:
             raise DyadError(f"{config.model_dir}: the {what} model runs at {model_fps} fps, the session at {session.timing.fps} (use --fps {model_fps})")

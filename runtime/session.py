@@ -35,6 +35,7 @@ from dyad.runtime.features import FeatureTimeline
 from dyad.runtime.frame_store import FrameStore
 from dyad.runtime.frames import AudioChunk, FrameBundle, TranscriptLine
 from dyad.runtime.frontend import AudioFrontEnd
+from dyad.runtime.logs import HealthReporter
 from dyad.runtime.procedural import ProceduralAnimator
 from dyad.runtime.recording import Recording
 from dyad.runtime.scheduler import Scheduler
@@ -97,6 +98,7 @@ class Session:
         self._kept: list[FrameBundle] | None = [] if keep_frames else None
         self.emitter = Emitter(timing.fps, timing.budget_ns, self.store, Fallback(self._neutral_frame), self._send, self.clock, self.stats)
         self._status = status
+        self.health = HealthReporter(self, config.health_interval_s)  # periodic summary to the log
         self._stop = threading.Event()
         self._error: BaseException | None = None
         try:
@@ -114,7 +116,7 @@ class Session:
         sinks: list[Sink] = []
         try:
             sinks += self.recording.first_take()
-            sinks += [sink_from_url(url, self.skeleton, self.config.timing.fps) for url in self.config.sinks]
+            sinks += [sink_from_url(url, self.skeleton, self.config.timing.fps, self.config.network) for url in self.config.sinks]
         except BaseException:
             for sink in sinks:
                 sink.close()
@@ -200,6 +202,7 @@ class Session:
             self.emitter.emit_until(arrival, advance=clock.advance_to)
             clock.advance_to(arrival)
             self._ingest(chunk)
+            self.health.maybe_report(arrival)
         self._finish_input()
         self.emitter.emit_until(2**62, advance=clock.advance_to)
         return self.emitter.next_index
@@ -224,6 +227,7 @@ class Session:
         next_status = time.monotonic() + self.config.status_interval_s
         while emitter_thread.is_alive():
             emitter_thread.join(0.1)
+            self.health.maybe_report(time.monotonic_ns())
             if self._status and self.config.status_interval_s > 0 and time.monotonic() >= next_status:
                 self._status(self.status_line())
                 next_status += self.config.status_interval_s

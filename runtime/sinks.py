@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from dyad.runtime.frames import FrameBundle
 log = logging.getLogger("dyad.sinks")
 
 SUPPORTED_SCHEMES = ("livelink", "vmc", "osc", "zmq", "bvhstream")
+NETWORK_DRAIN_S = 1.0  # how long a live network sink may take to send its backlog when the session ends
 
 
 class Sink(Protocol):
@@ -70,7 +72,14 @@ class SinkWorker:
                 self.last_error = str(error)
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Drain what is queued (up to `timeout_s`), then close the sink."""
+        """Drain what is queued (up to `timeout_s`), then close the sink. A live network sink gets
+        NETWORK_DRAIN_S to drain, then its backlog is dropped (counted): a slow receiver must not hold
+        the session's end. Recorders, and every sink of an offline run, drain fully."""
+        if not self._block and not getattr(self.sink, "is_recorder", False):
+            deadline = time.monotonic() + NETWORK_DRAIN_S
+            while not self._queue.empty() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self._discard_backlog()
         self._queue.put(self._STOP)
         self._thread.join(timeout_s)
         if self._thread.is_alive():
@@ -80,6 +89,14 @@ class SinkWorker:
         except Exception as error:
             self.errors += 1
             self.last_error = str(error)
+
+    def _discard_backlog(self) -> None:
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
+            self.dropped += 1
 
     def stats(self) -> dict:
         stats = {"sent": self.sent, "dropped": self.dropped, "errors": self.errors, "last_error": self.last_error}
@@ -130,12 +147,13 @@ class SinkSet:
         return {worker.sink.name: worker.stats() for worker in self._retired + self.workers}
 
 
-def sink_from_url(url: str, skeleton: Skeleton, fps: int = 30) -> Sink:
-    """Build a network sink from a `--sink` URL (schemes and options: `dyad.runtime.endpoints`)."""
+def sink_from_url(url: str, skeleton: Skeleton, fps: int = 30, policy=None) -> Sink:
+    """Build a network sink from a `--sink` URL (schemes and options: `dyad.runtime.endpoints`);
+    `policy` (a NetworkPolicy) says whether server sinks may bind beyond loopback."""
     from dyad.runtime.endpoints import sink_from_endpoint
 
     try:
-        return sink_from_endpoint(url, skeleton, fps)
+        return sink_from_endpoint(url, skeleton, fps, policy)
     except OSError as error:
         raise DyadError(f"sink '{url}': {error}") from error
 
