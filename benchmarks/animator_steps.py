@@ -33,6 +33,7 @@ from dyad.runtime.animator import AnimationWindow, PersonFeatures
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.learned_animator import LearnedAnimator, load_learned_animator
 from dyad.runtime.learned_config import LearnedConfig
+from dyad.runtime.stats import summarize_ms
 
 WARMUP_HOPS = 5
 
@@ -74,12 +75,6 @@ def time_hops(animator: LearnedAnimator, session: SessionConfig, hops: int, seed
     return np.array(times)
 
 
-def _summary(values: np.ndarray) -> dict:
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {"count": int(values.size), "mean": round(float(values.mean()), 3), "p50": round(float(p50), 3),
-            "p95": round(float(p95), 3), "p99": round(float(p99), 3), "max": round(float(values.max()), 3)}  # fmt: skip
-
-
 def measure(folder: Path, device: str, backends: list[str], steps: list[int], hops: int) -> dict:
     session = SessionConfig(offline=True, status_interval_s=0.0)
     skeleton = load_default_skeleton()
@@ -89,7 +84,7 @@ def measure(folder: Path, device: str, backends: list[str], steps: list[int], ho
         for count in steps:
             config = LearnedConfig(folder, steps=count, backend=backend, device=device, adapt=False)
             animator = load_learned_animator(config, session, skeleton)
-            results[backend][str(count)] = _summary(time_hops(animator, session, hops))
+            results[backend][str(count)] = summarize_ms(time_hops(animator, session, hops), decimals=3)
     return results
 
 

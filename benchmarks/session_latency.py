@@ -21,6 +21,7 @@ import numpy as np
 from dyad.runtime.cli import demo_audio_path
 from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.session import Session
+from dyad.runtime.stats import summarize_ms
 from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
@@ -72,11 +73,7 @@ def run_benchmark(seconds: float, budget_ms: float, offline: bool = False) -> tu
 
 
 def _lateness(latency_ms: np.ndarray, budget_ms: float) -> dict:
-    late = latency_ms - budget_ms
-    if late.size == 0:
-        return {"count": 0}
-    p50, p99 = np.percentile(late, [50, 99])
-    return {"p50": round(float(p50), 4), "p99": round(float(p99), 4), "max": round(float(late.max()), 4)}
+    return summarize_ms(latency_ms - budget_ms)
 
 
 def _compute_per_hop(session: Session) -> dict:
@@ -86,9 +83,7 @@ def _compute_per_hop(session: Session) -> dict:
     if animate.size == 0:
         return {"count": 0}
     front = sum(float(stats[name].values_ms().sum()) for name in ("separation", "vad", "mel", "frame_features") if name in stats)
-    per_hop = animate + front / animate.size
-    p50, p99 = np.percentile(per_hop, [50, 99])
-    return {"count": int(per_hop.size), "p50": round(float(p50), 4), "p99": round(float(p99), 4), "max": round(float(per_hop.max()), 4)}
+    return summarize_ms(animate + front / animate.size)
 
 
 def plot(report: dict, latency_ms: np.ndarray, path: Path) -> None:

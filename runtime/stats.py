@@ -16,6 +16,15 @@ from typing import Iterator
 import numpy as np
 
 
+def summarize_ms(values: np.ndarray, decimals: int = 4) -> dict:
+    """count, mean, p50, p95, p99 and max of a series of milliseconds (`{"count": 0}` when empty)."""
+    if values.size == 0:
+        return {"count": 0}
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    stats = {"mean": values.mean(), "p50": p50, "p95": p95, "p99": p99, "max": values.max()}
+    return {"count": int(values.size), **{name: round(float(v), decimals) for name, v in stats.items()}}
+
+
 class Series:
     """An append-only series of durations in nanoseconds."""
 
@@ -32,18 +41,7 @@ class Series:
         return np.array(self._values, dtype=np.float64) / 1e6
 
     def summary_ms(self) -> dict:
-        values = self.values_ms()
-        if values.size == 0:
-            return {"count": 0}
-        p50, p95, p99 = np.percentile(values, [50, 95, 99])
-        return {
-            "count": int(values.size),
-            "mean": round(float(values.mean()), 4),
-            "p50": round(float(p50), 4),
-            "p95": round(float(p95), 4),
-            "p99": round(float(p99), 4),
-            "max": round(float(values.max()), 4),
-        }
+        return summarize_ms(self.values_ms())
 
 
 class SessionStats:
