@@ -17,6 +17,8 @@ import urllib.request
 
 from websockets.sync.client import connect
 
+from engine_receivers import free_port
+
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -31,16 +33,10 @@ FLAGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class HeadlessChromium:
     def __init__(self, url: str, width: int = 1400, height: int = 800) -> None:
         self.profile = tempfile.mkdtemp(prefix="dyad-chromium-")
-        port = free_port()
+        port = free_port(socket.SOCK_STREAM)
         self.process = subprocess.Popen(
             ["chromium", *FLAGS, f"--remote-debugging-port={port}", f"--user-data-dir={self.profile}", f"--window-size={width},{height}", url],
             stdout=subprocess.DEVNULL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from dyad.adapters.timing_csv import read_timing_csv
 from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.session import Session
 from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from engine_receivers import free_port
 from session_fixtures import write_dialogue
 
 FPS = 30
@@ -130,7 +132,7 @@ def test_slow_animator_misses_are_counted_and_fallbacks_sent_on_time(dialogue_wa
 
 
 def test_zmq_subscriber_receives_every_frame_of_a_realtime_session(dialogue_wav):
-    port = _free_port()
+    port = free_port(socket.SOCK_STREAM)
     context = zmq.Context.instance()
     sub = context.socket(zmq.SUB)
     sub.setsockopt(zmq.RCVHWM, 100000)
@@ -172,11 +174,3 @@ def test_zmq_subscriber_receives_every_frame_of_a_realtime_session(dialogue_wav)
         for parts in faces:
             header = json.loads(parts[1])
             np.testing.assert_array_equal(np.frombuffer(parts[2], "<f4"), frames[header["seq"]].people[person].face)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

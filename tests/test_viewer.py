@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser import HeadlessChromium, free_port
+from browser import HeadlessChromium
+from engine_receivers import free_port
 from dyad.adapters.view_server import THREE_BUILD, ViewServer
 from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.cli import demo_audio_path
@@ -46,7 +48,7 @@ def _wait_for_http(url: str, timeout_s: float = 60.0) -> None:
 def test_browser_shows_both_avatars_moving_and_the_latency_readout(tmp_path):
     """Headless Chromium against `dyad demo --sink view://...` running in its own process."""
     assert (THREE_BUILD / "three.module.js").exists(), "three.js missing: npm ci --prefix adapters/viewer"
-    port = free_port()
+    port = free_port(socket.SOCK_STREAM)
     demo = subprocess.Popen(
         [sys.executable, "-m", "dyad.runtime.cli", "demo", "--sink", f"view://127.0.0.1:{port}", "--seconds", "12", "--quiet", "--out", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -94,7 +96,7 @@ def test_page_reports_missing_three_js_clearly(monkeypatch, tmp_path):
     import dyad.adapters.view_server as view_server
 
     monkeypatch.setattr(view_server, "THREE_BUILD", tmp_path)
-    view = ViewServer("127.0.0.1", free_port(), load_default_skeleton(), fps=30)
+    view = ViewServer("127.0.0.1", free_port(socket.SOCK_STREAM), load_default_skeleton(), fps=30)
     try:
         with urllib.request.urlopen(view.url, timeout=5) as response:
             assert b"/viewer.js" in response.read()
