@@ -17,7 +17,7 @@ import time
 
 import pytest
 import zmq
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -148,7 +148,12 @@ def osc_packet(address: str, args: list, bundle: bool) -> bytes:
     cut=st.integers(min_value=0, max_value=400),
 )
 def test_truncated_osc_packets(kind, args, bundle, cut):
-    data = osc_packet(f"/dyad/{kind}", args, bundle)
+    try:
+        data = osc_packet(f"/dyad/{kind}", args, bundle)
+    except UnicodeDecodeError:
+        # python-osc's builder pads non-ASCII strings by characters, not bytes, and then fails to
+        # re-parse its own datagram: no packet to truncate (random bytes are covered above)
+        assume(False)
     listener = OscListener.__new__(OscListener)
     listener.prefix = "/dyad"
     hub, _ = hub_with_bindings()
