@@ -15,17 +15,20 @@ Conventions (k-diffusion spirit, DDPM notation):
   and repeats each step, as RePaint's jumps do, to harmonise the two regions.
 
 All randomness comes from the `generator` passed in, so a seeded call is reproducible
-bit for bit.
+bit for bit. A list of generators splits the batch into that many equal chunks, each
+drawn from its own generator: a batch of independently seeded items then gets, item
+by item, the same noise as separate calls (batched serving of several sessions).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Generators = torch.Generator | Sequence[torch.Generator] | None
 SCHEDULES = ("cosine", "linear")
 
 
@@ -63,10 +66,26 @@ def q_sample(x0: torch.Tensor, abar: torch.Tensor | float, noise: torch.Tensor) 
     return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
 
-def _randn(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def randn(shape: Sequence[int], generator: Generators, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+    """N(0, I) of `shape`; a list of generators draws equal chunks of the first axis, one each."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return _draw(tuple(shape), generator, dtype, device)
+    chunks = len(generator)
+    if chunks == 0 or shape[0] % chunks:
+        raise ValueError(f"a batch of {shape[0]} does not split into {chunks} equal chunks, one per generator")
+    part = (shape[0] // chunks, *shape[1:])
+    return torch.cat([_draw(part, g, dtype, device) for g in generator])
+
+
+def _draw(shape: tuple[int, ...], generator: torch.Generator | None, dtype: torch.dtype, device) -> torch.Tensor:
     # drawn where the generator lives (the CPU for a seeded run), then moved: same numbers on any device
-    device = generator.device if generator is not None else like.device
-    return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=device).to(like.device)
+    where = generator.device if generator is not None else device
+    values = torch.randn(shape, generator=generator, dtype=dtype, device=where)
+    return values if device is None else values.to(device)
+
+
+def _randn(like: torch.Tensor, generator: Generators) -> torch.Tensor:
+    return randn(like.shape, generator, like.dtype, like.device)
 
 
 def training_example(
@@ -91,7 +110,7 @@ def ddim_step(
     abar: torch.Tensor,
     abar_prev: torch.Tensor,
     eta: float,
-    generator: torch.Generator | None,
+    generator: Generators,
     known: torch.Tensor | None = None,
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -114,7 +133,7 @@ def sample_ddim(
     schedule: torch.Tensor,
     steps: int,
     eta: float = 0.0,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     known: torch.Tensor | None = None,
     mask: torch.Tensor | None = None,
     resample: int = 1,

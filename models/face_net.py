@@ -57,7 +57,7 @@ class FaceBlock(nn.Module):
         films = self.film(cond)
         x = modulate(self.norms[0], h, films[0])
         h = h + self.self_attn(x, x, periodic_temporal_bias(t, self.slopes, self.period))
-        h = h + self.cross_attn(modulate(self.norms[1], h, films[1]), self.audio_norm(audio), alignment_bias(t, audio.shape[1], self.align_radius))
+        h = h + self.cross_attn(modulate(self.norms[1], h, films[1]), self.audio_norm(audio), alignment_bias(t, audio.shape[1], self.align_radius, h.device))
         return h + self.ff(modulate(self.norms[2], h, films[2]))
 
 
@@ -76,7 +76,7 @@ class FaceDenoiser(nn.Module):
         self.out = nn.Linear(size.width, out_dim)
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, audio: torch.Tensor, motion: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        ppe = periodic_positional_encoding(x_t.shape[1], self.width, self.period).to(x_t.dtype)
+        ppe = periodic_positional_encoding(x_t.shape[1], self.width, self.period, x_t.device).to(x_t.dtype)
         h = self.in_proj(x_t) + ppe[None] + motion
         c = style + self.step(t)
         for block in self.blocks:

@@ -37,10 +37,12 @@ class StepEmbedding(nn.Module):
         return self.mlp(timestep_embedding(t, self.dim))
 
 
-def relative_index(q_len: int | torch.Tensor, k_len: int | torch.Tensor, max_distance: int) -> torch.Tensor:
+def relative_index(q_len: int | torch.Tensor, k_len: int | torch.Tensor, max_distance: int, device=None) -> torch.Tensor:
     """[q_len, k_len] index of the clipped offset k - q, shifted to 0..2*max_distance."""
-    q = torch.arange(q_len)
-    k = torch.arange(k_len)
+    # position tensors are made on the model's device: a CPU tensor mixed into GPU math fails
+    # (or, as an index, costs a host-to-device copy each call that a CUDA graph cannot capture)
+    q = torch.arange(q_len, device=device)
+    k = torch.arange(k_len, device=device)
     return (k[None, :] - q[:, None]).clamp(-max_distance, max_distance) + max_distance
 
 
@@ -54,7 +56,7 @@ class RelativePositionBias(nn.Module):
         self.table = nn.Parameter(torch.zeros(heads, 2 * max_distance + 1))
 
     def forward(self, q_len: int | torch.Tensor, k_len: int | torch.Tensor) -> torch.Tensor:
-        return self.table[:, relative_index(q_len, k_len, self.max_distance)]  # [heads, q, k]
+        return self.table[:, relative_index(q_len, k_len, self.max_distance, self.table.device)]  # [heads, q, k]
 
 
 class Attention(nn.Module):
@@ -106,12 +108,12 @@ def feed_forward(dim: int, mult: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(dim, mult * dim), nn.GELU(), nn.Linear(mult * dim, dim))
 
 
-def periodic_positional_encoding(length: int | torch.Tensor, dim: int, period: int) -> torch.Tensor:
+def periodic_positional_encoding(length: int | torch.Tensor, dim: int, period: int, device=None) -> torch.Tensor:
     """FaceFormer's PPE: sinusoidal encoding of (frame mod period) -> [length, dim]; repeating
     every `period` frames lets the model generalise to windows longer than it saw."""
-    phase = (torch.arange(length) % period).float()[:, None]
-    freqs = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float32) / dim)
-    pe = torch.zeros(phase.shape[0], dim)
+    phase = (torch.arange(length, device=device) % period).float()[:, None]
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float32, device=device) / dim)
+    pe = torch.zeros(phase.shape[0], dim, device=device)
     pe[:, 0::2] = torch.sin(phase * freqs)
     pe[:, 1::2] = torch.cos(phase * freqs[: dim // 2])
     return pe
@@ -125,13 +127,13 @@ def alibi_slopes(heads: int) -> torch.Tensor:
 def periodic_temporal_bias(length: int | torch.Tensor, slopes: torch.Tensor, period: int) -> torch.Tensor:
     """FaceFormer's biased self-attention, made two-sided for a non-causal denoiser:
     -slope_h * floor(|i - j| / period) -> [heads, length, length]."""
-    i = torch.arange(length)
+    i = torch.arange(length, device=slopes.device)
     distance = torch.div((i[None, :] - i[:, None]).abs(), period, rounding_mode="floor").float()
     return -slopes[:, None, None] * distance[None]
 
 
-def alignment_bias(q_len: int | torch.Tensor, k_len: int | torch.Tensor, radius: int) -> torch.Tensor:
+def alignment_bias(q_len: int | torch.Tensor, k_len: int | torch.Tensor, radius: int, device=None) -> torch.Tensor:
     """FaceFormer / DiffSpeaker alignment bias for cross-attention to audio at the same frame
     rate: motion frame i sees audio frames |i - j| <= radius, nothing else -> [q, k]."""
-    offset = (torch.arange(k_len)[None, :] - torch.arange(q_len)[:, None]).abs()
-    return torch.where(offset <= radius, torch.zeros(()), torch.full((), MASKED))
+    offset = (torch.arange(k_len, device=device)[None, :] - torch.arange(q_len, device=device)[:, None]).abs()
+    return torch.where(offset <= radius, torch.zeros((), device=device), torch.full((), MASKED, device=device))

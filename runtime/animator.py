@@ -75,7 +75,8 @@ class Animator(Protocol):
     Must be deterministic for a given seed and window contents: offline runs are
     compared bit for bit. An animator may also define `on_failure(frame, error)`: the
     scheduler calls it after `animate` raised, so the next hop can ask for less
-    (the learned animator halves its sampling steps).
+    (the learned animator halves its sampling steps). `attach_stats(stats)`, if defined, is called
+    once by the session so the animator can time its own parts as extra stages.
     """
 
     name: str

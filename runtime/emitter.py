@@ -10,6 +10,7 @@ non-blocking sink queues, so a slow receiver never holds the emitter.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 from dyad.runtime.clock import Clock
@@ -39,6 +40,7 @@ class Emitter:
         self._send = send
         self._clock = clock
         self._stats = stats
+        self._emit_cost = stats.series("emit")  # wall time of one emit_next: fallback, bundle, hand-off to the sinks
         self._t0: int | None = None
         self._end: int | None = None  # total frame count, once the input has ended
         self._last = None
@@ -78,6 +80,7 @@ class Emitter:
 
     # -- sending --------------------------------------------------------------
     def emit_next(self) -> FrameBundle:
+        began = time.perf_counter_ns()
         index = self.next_index
         frame, hint = self._store.take(index)
         fallback = frame is None
@@ -99,6 +102,7 @@ class Emitter:
         self._stats.count("frames_sent")
         self._last = frame
         self.next_index = index + 1
+        self._emit_cost.add(time.perf_counter_ns() - began)
         return bundle
 
     def emit_until(self, now_ns: int, advance: Callable[[int], None] | None = None) -> int:

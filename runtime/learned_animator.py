@@ -16,7 +16,11 @@ that can be checked before the session starts is checked at load time
 Root placement: a window's first context frame gives where each person stands;
 a cold start (no context) uses the same placement as the procedural animator,
 facing each other unless the controls say otherwise. New frames integrate the
-predicted root deltas from the last context frame actually sent.
+predicted root deltas from the last context frame actually sent, pulled toward
+the session's placement (`root_anchor`) so that no bias integrates into drift.
+New body frames pass a One-Euro filter restarted from the sent context
+(`motion_filter`): each hop's sample has its own small error, which would
+otherwise show as a jump at every hop.
 """
 
 from __future__ import annotations
@@ -45,7 +49,10 @@ from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState, PersonPose
 from dyad.runtime.learned_config import LearnedConfig
 from dyad.runtime.mel import LOG_FLOOR
+from dyad.runtime.motion_filter import smooth_new_frames
 from dyad.runtime.procedural import Placement
+from dyad.runtime.root_anchor import anchor_roots
+from dyad.runtime.stats import SessionStats
 from dyad.runtime.step_policy import StepPolicy
 
 log = logging.getLogger("dyad.learned")
@@ -113,6 +120,11 @@ class LearnedAnimator:
     def steps(self) -> int:
         return self.failure_policy.steps
 
+    def attach_stats(self, stats: SessionStats) -> None:
+        """The session's hook: time lower body, upper body and face of every hop as stages
+        `animate.lower`, `animate.upper`, `animate.face` (inside `animate.learned`)."""
+        self.generator.timer = lambda part: stats.stage(f"animate.{part}")
+
     def on_failure(self, frame: int, error: BaseException) -> None:
         """The scheduler's hook after `animate` raised: free cached GPU memory, halve the steps."""
         oom = is_out_of_memory(error)
@@ -140,6 +152,17 @@ class LearnedAnimator:
         inputs = self._inputs(window)
         outputs = self.generator.generate(inputs, steps, _seed(self.seed, window.first_new_frame))
         return self._poses(window, outputs)
+
+    def animate_batch(self, windows: list[AnimationWindow]) -> list[People]:
+        """Several dyads' windows of one shape in one model call per denoiser per step (a server's
+        batched path); each window gets exactly the poses `animate` would give it, up to float
+        summation order. No step adaptation: the caller owns the budget of the whole batch."""
+        return self._worker.submit(self._animate_batch, windows, self.steps).result()
+
+    def _animate_batch(self, windows: list[AnimationWindow], steps: int) -> list[People]:
+        inputs = [self._inputs(window) for window in windows]
+        outputs = self.generator.generate_batch(inputs, steps, [_seed(self.seed, w.first_new_frame) for w in windows])
+        return [self._poses(window, out) for window, out in zip(windows, outputs)]
 
     # -- window -> model inputs ---------------------------------------------
     def _feature(self, f: PersonFeatures, name: str, dim: int, frames: int) -> np.ndarray | None:
@@ -219,7 +242,14 @@ class LearnedAnimator:
         c, n = window.context_frames, window.new_frames
         first = max(c - 1, 0)  # integrate from the last context frame, as it was sent
         xz, yaw = self._start(window, c - 1)
-        roots, rotations = decode_body(self.skeleton, self.split, out.lower[:, first : c + n], out.upper[:, first : c + n], xz, yaw)
+        lower, upper = out.lower.copy(), out.upper.copy()
+        if self.config.smoothing and c:
+            body = self.models.body
+            lower[:, c:] = smooth_new_frames(out.lower, c, self.fps, self.config.smoothing, _std(body.lower.norm))
+            upper[:, c:] = smooth_new_frames(out.upper, c, self.fps, self.config.smoothing, _std(body.upper.norm))
+        roots, rotations = decode_body(self.skeleton, self.split, lower[:, first : c + n], upper[:, first : c + n], xz, yaw)
+        if self.config.anchor is not None:
+            roots, rotations[..., 0, :] = anchor_roots(roots, rotations[..., 0, :], window.controls, self.placement, self.config.anchor)
         skip = 1 if c else 0
         face = out.face[:, c : c + n].copy()
         face[..., ARKIT_SLICE] = np.clip(face[..., ARKIT_SLICE], *SHAPE_RANGE)
@@ -274,6 +304,10 @@ class LearnedAnimator:
             "counters": dict(self.counters),
             "warnings": list(self.warnings),
         }
+
+
+def _std(norm) -> np.ndarray:
+    return norm.std.detach().cpu().numpy().astype(np.float64)
 
 
 def _denoisers(models: LoadedModels, config: LearnedConfig) -> dict | None:

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from dyad.runtime.errors import DyadError
+from dyad.runtime.motion_filter import OneEuroConfig
+from dyad.runtime.root_anchor import AnchorConfig
 
 BACKENDS = ("torch", "onnx")
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 FACE_WEIGHTS = ("base", "swapped", "finetuned")
 MAX_STEPS = 8
+
+
+def default_model_dir() -> Path:
+    """The bundled default model folder (package data of `dyad.models.assets`)."""
+    return Path(str(files("dyad.models.assets") / "default_model"))
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,8 @@ class LearnedConfig:
     adapt: bool = True  # lower steps when compute nears the budget (never offline)
     speakers: tuple[int, int] = (0, 1)  # speaker one-hot index per person
     cpu_threads: int = 1  # intra-op threads of CPU inference (torch: on the animator's own thread; ORT: per session)
+    smoothing: OneEuroConfig | None = OneEuroConfig()  # None: the raw samples, hop seams and all
+    anchor: AnchorConfig | None = AnchorConfig()  # None: roots follow the model's deltas only
 
     def validate(self) -> LearnedConfig:
         if not 1 <= self.steps <= MAX_STEPS:
@@ -39,4 +49,10 @@ class LearnedConfig:
             raise DyadError("TensorRT needs --backend onnx --device cuda")
         if not 1 <= self.cpu_threads <= 64:
             raise DyadError(f"learned.cpu_threads must be 1..64, got {self.cpu_threads}")
+        try:
+            for part in (self.smoothing, self.anchor):
+                if part is not None:
+                    part.validate()
+        except ValueError as error:
+            raise DyadError(str(error)) from None
         return self

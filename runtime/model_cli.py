@@ -6,7 +6,9 @@
 
 An untrained folder exists so the learned path (loading, checks, sampling, ONNX
 Runtime, the live session, step adaptation) can be run end to end before trained
-weights ship; its motion is random. Without `--model` the procedural animator runs.
+weights exist; its motion is random. Without `--model` the bundled default model
+runs (`models/assets/default_model`, see its MODEL_CARD.md); `--model procedural`
+runs the rule-based animator alone.
 """
 
 from __future__ import annotations
@@ -17,18 +19,20 @@ from pathlib import Path
 
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
-from dyad.runtime.learned_config import BACKENDS, FACE_WEIGHTS, MAX_STEPS, LearnedConfig
+from dyad.runtime.learned_config import BACKENDS, FACE_WEIGHTS, MAX_STEPS, LearnedConfig, default_model_dir
 
 
-PROCEDURAL = "procedural"  # `--model procedural`: the rule-based animator, also where a default model is set
+PROCEDURAL = "procedural"  # `--model procedural`: the rule-based animator alone
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     defaults = LearnedConfig(Path("."))
-    group = parser.add_argument_group("learned animator", "body + face diffusion models; without --model the procedural animator runs")
-    group.add_argument("--model", type=Path, metavar="DIR", default=None, help="model folder (model.json, body/face checkpoints), or 'procedural' (the default)")
+    group = parser.add_argument_group("learned animator", "body + face diffusion models; without --model the bundled default model runs")
+    group.add_argument("--model", type=Path, metavar="DIR", default=None,
+                       help="model folder (model.json, body/face checkpoints), or 'procedural' (default: the bundled model, see its MODEL_CARD.md)")  # fmt: skip
     group.add_argument("--steps", type=int, default=defaults.steps, help=f"DDIM steps per window, 1..{MAX_STEPS} (fewer when compute nears the budget)")
-    group.add_argument("--backend", choices=BACKENDS, default=defaults.backend, help="run the denoisers in torch or ONNX Runtime (DIR/onnx)")
+    group.add_argument("--backend", choices=BACKENDS, default=None,
+                       help="run the denoisers in torch or ONNX Runtime (default: onnx when DIR/onnx holds an export, else torch)")  # fmt: skip
     group.add_argument("--face-weights", choices=FACE_WEIGHTS, default=None, help="face model weights (default: model.json's choice)")
     group.add_argument("--tensorrt", action="store_true", help="with --backend onnx --device cuda: TensorRT provider first")
     group.add_argument("--fixed-steps", action="store_true", help="never lower --steps, even when compute nears the budget")
@@ -36,12 +40,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def learned_config_from_args(args: argparse.Namespace, session: SessionConfig):
     """The LearnedConfig the flags ask for, or None for the procedural animator."""
-    if getattr(args, "model", None) is None or str(args.model) == PROCEDURAL:
+    model = getattr(args, "model", None)
+    if str(model) == PROCEDURAL:
         return None
     return LearnedConfig(
-        model_dir=args.model,
+        model_dir=default_model_dir() if model is None else model,
         steps=args.steps,
-        backend=args.backend,
+        backend=args.backend or auto_backend(default_model_dir() if model is None else Path(model)),
         device=session.speech.device,  # one --device for every learned model of the session
         tensorrt=args.tensorrt,
         face_weights=args.face_weights,
@@ -49,8 +54,14 @@ def learned_config_from_args(args: argparse.Namespace, session: SessionConfig):
     ).validate()
 
 
+def auto_backend(model_dir: Path) -> str:
+    """ONNX Runtime where the folder holds an export: on a CPU it runs the small denoisers several
+    times faster than torch eager (see the backends benchmark); torch otherwise."""
+    return "onnx" if (Path(model_dir) / "onnx" / "export.json").is_file() else "torch"
+
+
 def build_animator(args: argparse.Namespace, session: SessionConfig):
-    """Load and warm up the learned animator when --model is given (DyadError on any problem), else None."""
+    """Load and warm up the learned animator (DyadError on any problem), or None for `--model procedural`."""
     config = learned_config_from_args(args, session)
     if config is None:
         return None

@@ -75,6 +75,8 @@ class Session:
         self.stats = SessionStats()
         self.procedural = ProceduralAnimator(self.skeleton, fps=timing.fps, seed=config.seed)
         self.animator = animator or self.procedural
+        if hasattr(self.animator, "attach_stats"):  # a learned animator times its parts (lower, upper, face) here
+            self.animator.attach_stats(self.stats)
         ring = max(FEATURE_RING_SECONDS * timing.fps, 4 * (timing.context_frames + timing.hop_frames + timing.lookahead_frames))
         # Learned speech features (off unless configured): encoders load and warm up here, before going live.
         self.speech = SpeechFeatures(config, self.stats, threaded_asr=not config.offline) if config.speech.enabled else None

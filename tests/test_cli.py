@@ -101,6 +101,21 @@ def test_two_mono_files_and_the_summary_line(tmp_path):
     assert "45 frames per person" in result.stdout
 
 
+def test_sessions_animate_with_the_bundled_model_unless_told_procedural(tmp_path):
+    audio = dialogue(1.5)
+    wav = tmp_path / "d.wav"
+    sf.write(wav, audio, RATE)
+    for flags, animator in (((), "learned"), (("--model", "procedural"), "procedural")):
+        out = tmp_path / animator
+        result = dyad("run", "--wav", str(wav), "--offline", "--quiet", "--out", str(out), *flags, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        summary = json.loads((out / "session.json").read_text())
+        assert summary["animator"] == animator
+    report = json.loads((tmp_path / "learned" / "session.json").read_text())["animator_report"]
+    assert report["trained"] and Path(report["model_dir"]).name == "default_model"
+    assert report["config"]["backend"] == "onnx"  # the bundled folder ships its ONNX export
+
+
 ALSA_FILE_DEVICE = """
 pcm.dyadfile_cli {{
   type file
