@@ -21,15 +21,14 @@ import argparse
 import json
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from dyad.benchmarks.hop_timing import WindowShape, WindowStream, random_features, run_stream
 from dyad.benchmarks.session_latency import DEFAULT_RESULTS, device_name
 from dyad.models.model_dir import export_model_dir, init_model_dir
 from dyad.models.skeleton import load_default_skeleton
-from dyad.runtime.animator import AnimationWindow, PersonFeatures
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.learned_animator import LearnedAnimator, load_learned_animator
 from dyad.runtime.learned_config import LearnedConfig
@@ -38,41 +37,12 @@ from dyad.runtime.stats import summarize_ms
 WARMUP_HOPS = 5
 
 
-def _features(rng: np.random.Generator, frames: int, animator: LearnedAnimator) -> PersonFeatures:
-    body, face = animator.models.body.config, animator.models.face.config
-    return PersonFeatures(
-        mel=rng.normal(-10.0, 3.0, (frames, body.mel_dim)).astype(np.float32),
-        rms_db=np.full(frames, -30.0, np.float32),
-        vad=rng.uniform(size=frames).astype(np.float32),
-        wav2vec=rng.normal(size=(frames, face.wav2vec_dim)).astype(np.float32),
-        words=rng.normal(size=(frames, body.word_dim)).astype(np.float32),
-        no_text=np.zeros(frames, np.float32),
-    )
-
-
 def time_hops(animator: LearnedAnimator, session: SessionConfig, hops: int, seed: int = 0) -> np.ndarray:
     """Milliseconds per animate call over `hops` streamed windows (after a few warm-up hops)."""
-    timing = session.timing
-    rng = np.random.default_rng(seed)
-    history: tuple[list, list] = ([], [])
-    times = []
-    for hop in range(WARMUP_HOPS + hops):
-        start = hop * timing.hop_frames
-        context = min(timing.context_frames, len(history[0]))
-        total = context + timing.hop_frames + timing.lookahead_frames
-        window = AnimationWindow(
-            start - context, context, timing.hop_frames, timing.lookahead_frames, timing.fps,
-            (_features(rng, total, animator), _features(rng, total, animator)),
-            (tuple(history[0][len(history[0]) - context :]), tuple(history[1][len(history[1]) - context :])),
-            session.controls,
-        )  # fmt: skip
-        began = time.perf_counter_ns()
-        people = animator.animate(window)
-        if hop >= WARMUP_HOPS:
-            times.append((time.perf_counter_ns() - began) / 1e6)
-        for p in (0, 1):
-            history[p].extend(people[p])
-    return np.array(times)
+    t = session.timing
+    shape = WindowShape(t.context_frames, t.hop_frames, t.lookahead_frames, t.fps)
+    stream = WindowStream(shape, random_features(animator, seed), session.controls)
+    return run_stream(animator.animate, stream, hops, warmup=WARMUP_HOPS).ms
 
 
 def measure(folder: Path, device: str, backends: list[str], steps: list[int], hops: int) -> dict:

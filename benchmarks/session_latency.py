@@ -1,34 +1,47 @@
 """Session latency benchmark: the demo dialogue replayed in real time through the whole pipeline.
 
-    python -m dyad.benchmarks.session_latency --seconds 60 --budget-ms 150
+    dyad bench latency --seconds 60 --budget-ms 150            # learned default model, torch
+    python -m dyad.benchmarks.session_latency --seconds 60      # the same
 
-Writes `session_latency.json` (end-to-end latency per frame, per-stage compute
-per hop, deadline misses, machine) and `session_latency.png` (latency CDF and
-per-stage compute) under `benchmarks/results/<device-name>/`. The numbers come
-from this run on this machine; nothing is estimated.
+The dialogue loops for `--seconds` of audio through separation, VAD, mel, the
+demo's word features (timed transcript -> BERT), the animator (the bundled
+learned model unless `--model` says otherwise) and the emitter, as `dyad demo`
+runs it. Writes `session_latency.json` (end-to-end latency per frame, deadline
+misses, compute per hop by stage, targets) and `session_latency.png` (latency
+CDF, compute per hop stacked by stage) under `benchmarks/results/<device-name>/`.
+The numbers come from this run on this machine; nothing is estimated.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import platform
 import re
+import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from dyad.runtime.cli import demo_audio_path
+from dyad.benchmarks.hop_compute import hop_report
+from dyad.models.model_dir import DEFAULT_MODEL_DIR
 from dyad.runtime.config import SessionConfig, TimingConfig
-from dyad.runtime.session import Session
+from dyad.runtime.errors import DyadError
 from dyad.runtime.stats import summarize_ms
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def device_name() -> str:
-    """A folder-safe name for this machine's processor, e.g. `cpu-amd-epyc-9b14-2cores`."""
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def device_name(device: str = "cpu") -> str:
+    """A folder-safe name for the machine that computes, e.g. `cpu-amd-epyc-2cores` or `gpu-nvidia-h200`."""
+    if device.startswith("cuda"):
+        import torch
+
+        _, _, index = device.partition(":")
+        return "gpu-" + _slug(torch.cuda.get_device_name(int(index or 0)))
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -39,92 +52,133 @@ def device_name() -> str:
         pass
     from dyad.runtime.session import _cpu_count
 
-    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
-    return f"cpu-{slug}-{_cpu_count()}cores"
+    return f"cpu-{_slug(model)}-{_cpu_count()}cores"
 
 
-def run_benchmark(seconds: float, budget_ms: float, offline: bool = False) -> tuple[dict, np.ndarray]:
-    config = SessionConfig(timing=TimingConfig(budget_ms=budget_ms), offline=offline, seconds=seconds, status_interval_s=0.0)
+@dataclass(frozen=True)
+class LatencyRun:
+    """One replay of the demo dialogue through the whole session."""
+
+    seconds: float = 60.0
+    budget_ms: float = 150.0
+    offline: bool = False  # simulated clock: compute cost only, latency is D by construction
+    model: Path | None = DEFAULT_MODEL_DIR  # None: the procedural animator
+    backend: str = "torch"
+    device: str = "cpu"
+    steps: int = 4
+    adapt: bool = True  # lower the steps when compute nears the budget, as a live session does
+    words: bool = True  # the demo's timed transcript -> BERT word features, as `dyad demo` has them
+
+    def at_budget(self, budget_ms: float) -> LatencyRun:
+        return replace(self, budget_ms=budget_ms)
+
+    def describe(self) -> dict:
+        return {
+            "animator": "procedural" if self.model is None else "learned",
+            "model_dir": None if self.model is None else str(self.model),
+            "backend": self.backend, "device": self.device, "steps": self.steps, "adapt": self.adapt, "words": self.words,
+        }  # fmt: skip
+
+
+def session_config(run: LatencyRun) -> SessionConfig:
+    """The session `dyad demo` would build for this run (DyadError on a budget below the floor)."""
+    from dyad.runtime.cli import demo_transcript_path
+    from dyad.runtime.speech_config import DEFAULT_BERT, SpeechFeaturesConfig
+
+    speech = SpeechFeaturesConfig(device=run.device)
+    if run.words:
+        speech = replace(speech, bert=DEFAULT_BERT, asr=f"file:{demo_transcript_path()}")
+    config = SessionConfig(
+        timing=TimingConfig(budget_ms=run.budget_ms), offline=run.offline, seconds=run.seconds,
+        status_interval_s=0.0, health_interval_s=0.0, speech=speech,
+    )  # fmt: skip
+    return config.validate()
+
+
+def minimum_budget_ms(run: LatencyRun) -> float:
+    """The session's floor: hop + lookahead + audio buffering, with zero compute."""
+    return session_config(run.at_budget(1e6)).minimum_budget_ms()
+
+
+def build_session(run: LatencyRun):
+    """A Session over the looped demo dialogue with the run's animator, loaded and warmed up."""
+    from dyad.models.skeleton import load_default_skeleton
+    from dyad.runtime.cli import demo_audio_path
+    from dyad.runtime.learned_animator import load_learned_animator
+    from dyad.runtime.learned_config import LearnedConfig
+    from dyad.runtime.session import Session
+    from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+
+    config = session_config(run)
+    skeleton = load_default_skeleton()
+    animator = None
+    if run.model is not None:
+        learned = LearnedConfig(run.model, steps=run.steps, backend=run.backend, device=run.device, adapt=run.adapt)
+        animator = load_learned_animator(learned.validate(), config, skeleton)
     wav = open_wav_inputs([demo_audio_path()], config.audio.sample_rate)
-    source = WavReplaySource(wav, block_ms=config.timing.block_ms, seconds=seconds, loop=True, realtime=not offline)
-    session = Session(config, source, inputs={"wav": [str(demo_audio_path())], "loop": True})
-    result = session.run()
+    source = WavReplaySource(wav, block_ms=config.timing.block_ms, seconds=run.seconds, loop=True, realtime=not run.offline)
+    try:
+        return Session(config, source, animator=animator, skeleton=skeleton, inputs={"wav": [str(demo_audio_path())], "loop": True})
+    except BaseException:
+        source.close()
+        raise
+
+
+def run_benchmark(run: LatencyRun) -> tuple[dict, np.ndarray]:
+    """Replay once; return the report and the end-to-end latency of every frame (ms)."""
+    session = build_session(run)
+    summary = session.run().summary
     latency_ms = session.stats.latency.values_ms()
-    summary = result.summary
-    stage_ms = summary["stage_ms"]
-    hop_ms = config.timing.hop_frames / config.timing.fps * 1000
+    timing = session.config.timing
+    hop_ms = timing.hop_frames / timing.fps * 1000
     report = {
         "benchmark": "session_latency",
-        "mode": "offline" if offline else "realtime",
-        "device": device_name(),
+        "mode": "offline" if run.offline else "realtime",
+        "device": device_name(run.device),
+        "run": run.describe(),
         "audio_seconds": summary["audio_seconds"],
-        "budget_ms": budget_ms,
+        "wall_seconds": summary["wall_seconds"],
+        "budget_ms": run.budget_ms,
+        "minimum_budget_ms": round(session.config.minimum_budget_ms(), 3),
         "hop_ms": round(hop_ms, 3),
         "frames_per_person": summary["frames"]["p0"],
         "deadline_misses": summary["deadline_misses"],
         "latency_ms": summary["latency_ms"],
-        "emit_lateness_ms": _lateness(latency_ms, budget_ms),
-        "stage_ms": stage_ms,
-        "compute_per_hop_ms": _compute_per_hop(session),
+        "emit_lateness_ms": summarize_ms(latency_ms - run.budget_ms),
+        "stage_ms": summary["stage_ms"],  # per call
+        **hop_report(session.stats, session.animator.name, hop_ms),
+        "skipped_frames": summary["counters"].get("skipped_frames", 0),
+        "animator_errors": summary["counters"].get("animator_errors", 0),
         "dropped_audio": summary["dropped_audio"],
+        "animator_report": summary["animator_report"],
         "machine": summary["machine"],
     }
     return report, latency_ms
 
 
-def _lateness(latency_ms: np.ndarray, budget_ms: float) -> dict:
-    return summarize_ms(latency_ms - budget_ms)
-
-
-def _compute_per_hop(session: Session) -> dict:
-    """Animator time per hop plus the front-end time of the audio that hop consumed, summarised."""
-    stats = session.stats.stages
-    animate = next((series.values_ms() for name, series in stats.items() if name.startswith("animate.")), np.zeros(0))
-    if animate.size == 0:
-        return {"count": 0}
-    front = sum(float(stats[name].values_ms().sum()) for name in ("separation", "vad", "mel", "frame_features") if name in stats)
-    return summarize_ms(animate + front / animate.size)
-
-
-def plot(report: dict, latency_ms: np.ndarray, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (cdf, bars) = plt.subplots(1, 2, figsize=(11, 4))
-    ordered = np.sort(latency_ms)
-    cdf.plot(ordered, np.arange(1, ordered.size + 1) / max(1, ordered.size))
-    cdf.axvline(report["budget_ms"], color="red", linestyle="--", label=f"budget D = {report['budget_ms']:g} ms")
-    cdf.set_xlabel("end-to-end latency per frame (ms)")
-    cdf.set_ylabel("fraction of frames")
-    cdf.set_title(f"{report['frames_per_person']} frames, {report['deadline_misses']} misses")
-    cdf.legend()
-    stages = {name: values["p99"] for name, values in report["stage_ms"].items() if values.get("count")}
-    bars.barh(list(stages), list(stages.values()))
-    bars.set_xlabel("p99 compute per call (ms)")
-    bars.set_title(report["device"], fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def run_brief(report: dict) -> dict:
+    """The few numbers of one run worth a line on the terminal."""
+    keys = ("budget_ms", "deadline_misses", "latency_ms", "compute_per_hop_ms", "compute_p99_over_hop")
+    return {key: report.get(key) for key in keys}
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m dyad.benchmarks.session_latency`: the same options as `dyad bench latency`."""
+    import argparse
+
+    from dyad.benchmarks.latency_bench import add_latency_args, run_latency
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--budget-ms", type=float, default=150.0)
-    parser.add_argument("--offline", action="store_true", help="simulated clock: compute cost only")
-    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    add_latency_args(parser)
+    parser.add_argument("--results", type=Path, default=None, help="results root (files go to RESULTS/<device>/)")
     args = parser.parse_args(argv)
-    report, latency_ms = run_benchmark(args.seconds, args.budget_ms, args.offline)
-    folder = args.results / report["device"]
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = "session_latency" + ("_offline" if args.offline else "")
-    (folder / f"{stem}.json").write_text(json.dumps(report, indent=2))
-    plot(report, latency_ms, folder / f"{stem}.png")
-    print(json.dumps({k: report[k] for k in ("device", "deadline_misses", "latency_ms", "compute_per_hop_ms")}, indent=2))
-    print(f"results in {folder}")
-    return 0
+    if args.results is not None and args.out is None:
+        args.out = args.results / device_name(args.device)
+    try:
+        return run_latency(args)
+    except DyadError as error:
+        print(f"session_latency: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

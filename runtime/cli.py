@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("devices", help="list audio input devices")
     add_model_command(commands)
     add_train_commands(commands)
+    from dyad.benchmarks.cli import add_bench_command  # light; each bench imports its heavy parts when it runs
+
+    add_bench_command(commands)
 
     features = commands.add_parser("features", help="dump the feature streams of WAV input to an .npz file for inspection")
     features.add_argument("wav", nargs="+", type=Path, metavar="WAV", help="one stereo file or two mono files (person 0, person 1)")
@@ -216,7 +219,7 @@ def _run_session(args: argparse.Namespace) -> int:
 
     status = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     try:
-        animator = build_animator(args, config)  # None without --model: the procedural animator
+        animator = build_animator(args, config)  # None for --model procedural
         session = Session(config, source, status=status, inputs=inputs, animator=animator)
     except BaseException:
         source.close()
@@ -276,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             return _devices()
         if args.command == "model":
             return run_model_command(args)
+        if args.command == "bench":
+            from dyad.benchmarks.cli import run_bench
+
+            return run_bench(args)
         if args.command in TRAIN_COMMANDS:
             return TRAIN_COMMANDS[args.command](args)
         if args.command == "render":

@@ -8,7 +8,7 @@ from dyad.benchmarks.session_latency import device_name, main
 
 
 def test_session_latency_benchmark_writes_json_and_png(tmp_path):
-    assert main(["--seconds", "3", "--offline", "--results", str(tmp_path)]) == 0
+    assert main(["--seconds", "3", "--offline", "--model", "procedural", "--no-words", "--results", str(tmp_path)]) == 0
     folder = tmp_path / device_name()
     report = json.loads((folder / "session_latency_offline.json").read_text())
     assert report["frames_per_person"] == 90

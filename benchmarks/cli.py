@@ -1,0 +1,69 @@
+"""`dyad bench ...`: latency, steps, backends, concurrency, anchors, report.
+
+Each measuring subcommand writes a JSON result and a PNG plot under
+`benchmarks/results/<device-name>/` (or `--out DIR`); `report` turns every
+result JSON into the README's tables. Building this parser imports nothing
+heavy: the model benches' own options are parsed only when one of them runs,
+so `dyad --help` does not pay for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+from dyad.benchmarks.latency_bench import add_latency_args
+from dyad.runtime.errors import DyadError
+
+RESULTS = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parents[1] / "README.md"  # the checkout's README (editable installs)
+MODEL_BENCHES = {  # dyad.benchmarks.model_benches: add_<name>_args(parser), run_<name>(args)
+    "steps": "DDIM steps against compute per hop and `dyad eval` quality",
+    "backends": "torch eager, torch.compile, ONNX Runtime, CUDA graphs, TensorRT: compute per hop",
+    "concurrency": "N dyads batched into one model call per step: dyads per device",
+    "anchors": "our streaming schedule against Audio2Face-3D-, DiffSHEG- and Listen-Denoise-Action-style schedules",
+}
+MODEL_BENCH_MODULE = "dyad.benchmarks.model_benches"
+
+
+def add_bench_command(commands) -> None:
+    bench = commands.add_parser("bench", help="latency and throughput benchmarks (JSON + PNG per device), README tables")
+    kinds = bench.add_subparsers(dest="bench_command", required=True)
+    latency = kinds.add_parser("latency", help="the demo dialogue in real time through the whole pipeline: latency, misses, compute by stage")
+    add_latency_args(latency)
+    for name, what in MODEL_BENCHES.items():
+        # Options are the bench's own (model_benches.add_<name>_args), parsed when it runs: this parser
+        # treats nothing as an option ("\0" prefix) and hands the rest of the command line over.
+        deferred = kinds.add_parser(name, help=what, add_help=False, prefix_chars="\0")
+        deferred.add_argument("bench_argv", nargs=argparse.REMAINDER)
+    report = kinds.add_parser("report", help="rewrite the README's benchmark tables from every result JSON")
+    report.add_argument("--results", type=Path, default=RESULTS, metavar="DIR", help="results root holding <device>/*.json")
+    report.add_argument("--readme", type=Path, default=README, metavar="PATH", help="README with the bench-table markers")
+
+
+def _model_bench(name: str, argv: list[str]) -> int:
+    try:
+        module = importlib.import_module(MODEL_BENCH_MODULE)
+        add_args, run = getattr(module, f"add_{name}_args"), getattr(module, f"run_{name}")
+    except (ImportError, AttributeError) as error:
+        raise DyadError(f"bench {name} is not available in this install ({error})") from None
+    parser = argparse.ArgumentParser(prog=f"dyad bench {name}", description=MODEL_BENCHES[name])
+    add_args(parser)
+    return int(run(parser.parse_args(argv)) or 0)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Dispatch `dyad bench <kind>`; bad input raises DyadError (one line, exit status 2)."""
+    kind = args.bench_command
+    if kind == "latency":
+        from dyad.benchmarks.latency_bench import run_latency
+
+        return run_latency(args)
+    if kind == "report":
+        from dyad.benchmarks.report import write_report
+
+        print(write_report(args.results, args.readme))
+        print(f"dyad bench: tables written to {args.readme}")
+        return 0
+    return _model_bench(kind, args.bench_argv)
