@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dyad.models.model_dir import export_model_dir
 from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.animator import AnimationWindow, PersonFeatures
 from dyad.runtime.config import MelConfig, SessionConfig, TimingConfig
@@ -29,13 +28,6 @@ from session_fixtures import write_dialogue
 
 SKELETON = load_default_skeleton()
 OFFLINE = SessionConfig(offline=True, status_interval_s=0.0)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    folder = tiny_model_dir(tmp_path_factory.mktemp("model") / "tiny")
-    export_model_dir(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

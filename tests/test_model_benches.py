@@ -18,24 +18,17 @@ from dyad.benchmarks.hop_timing import WindowShape, WindowStream, random_feature
 from dyad.benchmarks.session_latency import device_name
 from dyad.models.diffusion import randn
 from dyad.models.generator import DyadGenerator, DyadInputs
-from dyad.models.model_dir import export_model_dir, init_model_dir, load_model_dir
+from dyad.models.model_dir import init_model_dir, load_model_dir
 from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.animator import AnimationWindow
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.learned_animator import LearnedAnimator
 from dyad.runtime.learned_config import LearnedConfig
-from model_fixtures import WAV2VEC_DIM, tiny_body, tiny_face, tiny_model_dir
+from model_fixtures import WAV2VEC_DIM, tiny_body, tiny_face
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SCHEDULES = {"ours", "audio2face3d", "diffsheg", "lda"}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    folder = tiny_model_dir(tmp_path_factory.mktemp("model") / "tiny")
-    export_model_dir(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
