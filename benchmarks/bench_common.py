@@ -18,11 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-import dyad.models
+from dyad.models.bundled import DEFAULT_MODEL_DIR
 from dyad.runtime.errors import DyadError
 
-# spelled out, not imported from models.model_dir: building the CLI's parser must not import torch
-DEFAULT_MODEL_DIR = Path(dyad.models.__file__).resolve().parent / "assets" / "default_model"
 REPORT_KEYS = ("benchmark", "device", "machine", "rows", "summary", "not_measured")
 DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 

@@ -57,7 +57,7 @@ def parse_budgets(text: str) -> list[float]:
 
 def latency_run(args: argparse.Namespace):
     from dyad.benchmarks.session_latency import LatencyRun
-    from dyad.models.model_dir import DEFAULT_MODEL_DIR
+    from dyad.models.bundled import DEFAULT_MODEL_DIR
 
     if args.model is None:
         model = DEFAULT_MODEL_DIR

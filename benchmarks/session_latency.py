@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from dyad.benchmarks.hop_compute import hop_report
-from dyad.models.model_dir import DEFAULT_MODEL_DIR
+from dyad.models.bundled import DEFAULT_MODEL_DIR
 from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.stats import summarize_ms

@@ -31,8 +31,6 @@ from dyad.models.model_config import BodyConfig, FaceConfig, tiny_sizes
 from dyad.models.skeleton import Skeleton
 
 MANIFEST = "model.json"
-# the bundled weights (see its MODEL_CARD.md): what `dyad demo` and `dyad run` animate with by default
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "assets" / "default_model"
 FORMAT = "dyad.model"
 FACE_WEIGHTS = ("base", "swapped", "finetuned")
 ONNX_DIR = "onnx"

@@ -107,6 +107,8 @@ class LearnedAnimator:
         self.fixed_reason = "" if policy is not None else ("adaptation off (--fixed-steps)" if not config.adapt else "offline session: frames must be bit-identical")
         self.placement = placement or Placement()
         self.split = models.body.config.split
+        # the body nets' feature scales: the seam filter works in normalised units
+        self._body_scale = (_std(models.body.lower.norm), _std(models.body.upper.norm))
         self.counters: Counter[str] = Counter()
         # Inference runs on one dedicated thread with `cpu_threads` torch intra-op threads. The setting
         # is per thread (OpenMP), so the front end keeps its own; switching it back and forth on a
@@ -244,9 +246,9 @@ class LearnedAnimator:
         xz, yaw = self._start(window, c - 1)
         lower, upper = out.lower.copy(), out.upper.copy()
         if self.config.smoothing and c:
-            body = self.models.body
-            lower[:, c:] = smooth_new_frames(out.lower, c, self.fps, self.config.smoothing, _std(body.lower.norm))
-            upper[:, c:] = smooth_new_frames(out.upper, c, self.fps, self.config.smoothing, _std(body.upper.norm))
+            lower_scale, upper_scale = self._body_scale
+            lower[:, c:] = smooth_new_frames(out.lower, c, self.fps, self.config.smoothing, lower_scale)
+            upper[:, c:] = smooth_new_frames(out.upper, c, self.fps, self.config.smoothing, upper_scale)
         roots, rotations = decode_body(self.skeleton, self.split, lower[:, first : c + n], upper[:, first : c + n], xz, yaw)
         if self.config.anchor is not None:
             roots, rotations[..., 0, :] = anchor_roots(roots, rotations[..., 0, :], window.controls, self.placement, self.config.anchor)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 from dyad.runtime.errors import DyadError
@@ -15,11 +14,6 @@ BACKENDS = ("torch", "onnx")
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")
 FACE_WEIGHTS = ("base", "swapped", "finetuned")
 MAX_STEPS = 8
-
-
-def default_model_dir() -> Path:
-    """The bundled default model folder (package data of `dyad.models.assets`)."""
-    return Path(str(files("dyad.models.assets") / "default_model"))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
-from dyad.runtime.learned_config import BACKENDS, FACE_WEIGHTS, MAX_STEPS, LearnedConfig, default_model_dir
+from dyad.models.bundled import DEFAULT_MODEL_DIR
+from dyad.runtime.learned_config import BACKENDS, FACE_WEIGHTS, MAX_STEPS, LearnedConfig
 
 
 PROCEDURAL = "procedural"  # `--model procedural`: the rule-based animator alone
@@ -43,10 +44,11 @@ def learned_config_from_args(args: argparse.Namespace, session: SessionConfig):
     model = getattr(args, "model", None)
     if str(model) == PROCEDURAL:
         return None
+    folder = DEFAULT_MODEL_DIR if model is None else Path(model)
     return LearnedConfig(
-        model_dir=default_model_dir() if model is None else model,
+        model_dir=folder,
         steps=args.steps,
-        backend=args.backend or auto_backend(default_model_dir() if model is None else Path(model)),
+        backend=args.backend or auto_backend(folder),
         device=session.speech.device,  # one --device for every learned model of the session
         tensorrt=args.tensorrt,
         face_weights=args.face_weights,

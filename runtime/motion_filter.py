@@ -2,8 +2,8 @@
 
 Every hop samples a fresh window, so each hop's new frames carry their own small
 sampling error: within a hop they are smooth, between hops they jump (measured on
-the bundled model before this filter: hand speed 4x higher across a hop boundary
-than inside one). A One-Euro filter (Casiez et al., CHI 2012) removes that jitter
+an earlier trained model without this filter: hand speed 4x higher across a hop
+boundary than inside one). A One-Euro filter (Casiez et al., CHI 2012) removes that jitter
 at the cost of a little lag only when the motion is slow: its cutoff rises with
 the filtered speed, so a fast beat passes nearly unchanged.
 
