@@ -2,8 +2,10 @@
 # One entry point for a fresh machine:
 #   ./dev.sh demo [dyad demo options]   install everything, then run the live demo
 #   ./dev.sh test [pytest options]      install everything, then run the whole test suite
+#   ./dev.sh lock [uv lock options]     regenerate uv.lock after editing pyproject.toml
+#   ./dev.sh check-lock                 fail if uv.lock no longer satisfies pyproject.toml
 # System packages come from Debian (apt-get, as root or through sudo); Python packages go
-# into ./.venv, reinstalled only when pyproject.toml changes.
+# into ./.venv from uv.lock, reinstalled only when uv.lock or pyproject.toml changes.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -35,14 +37,34 @@ install_viewer_packages() {
     (cd adapters/viewer && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+ensure_uv() {
+    # uv comes from requirements-bootstrap.txt (exact version, hash-checked) into ./.tools.
+    local want
+    want=$(sha256sum requirements-bootstrap.txt | cut -d' ' -f1)
+    [ -x .tools/bin/uv ] && [ "$(cat .tools/.installed 2>/dev/null)" = "$want" ] && return 0
+    "$PYTHON" -m venv .tools
+    .tools/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements-bootstrap.txt
+    echo "$want" >.tools/.installed
+}
+
+check_lock() {
+    # The lock must still satisfy pyproject.toml; a stale lock fails here, never silently.
+    ensure_uv
+    if ! .tools/bin/uv lock --check --quiet 2>/dev/null; then
+        echo "dev.sh: uv.lock no longer matches pyproject.toml: run './dev.sh lock' and commit uv.lock" >&2
+        return 1
+    fi
+}
+
 install_python_packages() {
+    # Every Python package comes from uv.lock (exact versions and hashes), never from a fresh
+    # resolution, so a new release on the index cannot change what a new machine gets.
     local stamp=.venv/.installed want
-    want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-    [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-        echo "dev.sh: installing Python packages into .venv (first time: a few minutes)" >&2
-        .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e ".[test]"
+    ensure_uv
+    want=$(cat uv.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+    if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "dev.sh: installing Python packages from uv.lock into .venv (first time: a few minutes)" >&2
+        UV_PROJECT_ENVIRONMENT=.venv .tools/bin/uv sync --quiet --frozen --extra test --python "$PYTHON"
         echo "$want" >"$stamp"
     fi
 }
@@ -66,8 +88,17 @@ case "$command" in
         [ "$status" -eq 5 ] && echo "dev.sh: no tests ran" >&2
         exit "$status"
         ;;
+    lock)
+        # The one command that refreshes the lock after pyproject.toml changes (or to take
+        # upgrades on purpose: ./dev.sh lock --upgrade-package NAME).
+        ensure_uv
+        exec .tools/bin/uv lock "$@"
+        ;;
+    check-lock)
+        check_lock
+        ;;
     *)
-        echo "usage: ./dev.sh demo [options] | ./dev.sh test [pytest options]" >&2
+        echo "usage: ./dev.sh demo [options] | ./dev.sh test [pytest options] | ./dev.sh lock [uv lock options] | ./dev.sh check-lock" >&2
         exit 2
         ;;
 esac
