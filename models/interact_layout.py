@@ -52,7 +52,8 @@ def detect_layout(root: Path, layout: str = "auto") -> Layout:
     """The release under `root`: `current`, `older`, or `auto` (the one present; both present is refused)."""
     current = Layout("current", root / "bvhs", root / "wav", root / "face_arkit", root)
     public = root / "InterAct_Public" if (root / "InterAct_Public").is_dir() else root
-    older = Layout("older", public / "Raw_Body_Motions_BVH", public / "Raw_Audios_WAV", None, public)
+    meta = public if (public / "scenarios.db").is_file() else root  # where the older release kept them is not published
+    older = Layout("older", public / "Raw_Body_Motions_BVH", public / "Raw_Audios_WAV", None, meta)
     if layout == "current":
         found = [current]
     elif layout == "older":
@@ -70,8 +71,9 @@ def detect_layout(root: Path, layout: str = "auto") -> Layout:
 
 def read_face_columns(spec: str | Path) -> tuple[str, ...]:
     """The 51 ARKit names of the face_arkit columns, in order, from a file (one per line or comma-separated) or a comma list."""
-    path = Path(spec)
-    text = path.read_text(encoding="utf-8") if path.is_file() else str(spec)
+    text = str(spec)
+    if "," not in text and Path(text).is_file():
+        text = Path(text).read_text(encoding="utf-8")
     names = [n.strip() for n in re.split(r"[,\n]", text) if n.strip() and not n.strip().startswith("#")]
     if len(names) != FACE_WIDTH:
         raise DatasetError(f"{spec}: face column list names {len(names)} shapes, InterAct's face_arkit arrays have {FACE_WIDTH}")

@@ -60,7 +60,7 @@ def _read(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:  # numeric members only: a pickled `gender` is never unpickled
             missing = [k for k in KEYS if k not in data.files]
             if missing:
-                raise KeyError(", ".join(missing))
+                raise ValueError(f"missing {', '.join(missing)}")
             arrays = {k: np.asarray(data[k], dtype=np.float64) for k in KEYS}
             betas = np.asarray(data["betas"]) if "betas" in data.files else None
     except (OSError, ValueError, KeyError) as error:

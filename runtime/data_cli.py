@@ -83,9 +83,9 @@ def lip_split(args: argparse.Namespace):
     return sequences[: -args.val_takes], sequences[-args.val_takes :]
 
 
-def require_faces(kind: str, folder: Path, sequences: list) -> None:
+def require_faces(kind: str, folder: Path, takes) -> None:
     """Face training on takes without faces would train on nothing: stop, naming the folder."""
-    if kind == "face" and not any(s.face is not None for s in sequences):
+    if kind == "face" and not any(t.face is not None for t in takes):
         raise DyadError(f"{folder}: no take has face data that can be read (see `dyad data check {folder}`); face training not started")
 
 

@@ -130,8 +130,8 @@ def run_train(args: argparse.Namespace) -> int:
             dataset = _load(args)
         except ValueError as error:
             raise DyadError(f"{error} (training not started)") from None
+        require_faces(args.kind, args.data, dataset.takes)
         dataset, train, val = _sequences(args, dataset, BodySplit.default(dataset.skeleton))
-        require_faces(args.kind, args.data, train + val)
     model = _model(args, dataset)
     if args.kind != "face-lip":
         set_statistics(model, train)
