@@ -8,7 +8,7 @@
     ROOT/lip_acc/                           a separate one-actor set, read by `dyad.models.lip_acc`
 
 The older release keeps the BVHs and WAVs in InterAct_Public/Raw_Body_Motions_BVH and
-Raw_Audios_WAV (see `interact_layout.detect_layout`). Sources for every fact: PROTOCOLS.md.
+Raw_Audios_WAV (see `interact_layout.detect_layout`, which also names the sources).
 
 A take is the two actors sharing DATE and SCENARIO; person 0 is the actor with the lower
 id. Body motion at another rate is brought to `fps`: decimated when the rate is a multiple,
@@ -150,9 +150,10 @@ def load_interact(root: str | Path, fps: int = 30, max_mismatch_s: float = 0.5, 
             skeleton = skel
         elif skel.joint_names != skeleton.joint_names or skel.parents != skeleton.parents:
             raise DatasetError(f"{members[0][1]}: another skeleton than the dataset's first BVH")
-        pair = sessions.get(date)
-        if pair is not None and set(pair) != {key_of(a) for a, _ in members}:
-            report.append(f"{take.name}: actors {', '.join(a for a, _ in members)}, but actors.db's session {date} pairs {pair[0]} and {pair[1]}")
+        pairs = sessions.get(date)
+        if pairs and {key_of(a) for a, _ in members} not in [{key_of(m), key_of(f)} for m, f in pairs]:
+            listed = "; ".join(f"{m} and {f}" for m, f in pairs)
+            report.append(f"{take.name}: actors {' and '.join(a for a, _ in members)} are not a session pair of {date} in actors.db ({listed})")
         meta = {"scenario": scenarios[key_of(scenario)], "actors": [actors[key_of(a)] for a, _ in members], "layout": layout.name}
         takes.append(Take(**{**take.__dict__, "metadata": meta}))
         report += notes

@@ -1,6 +1,8 @@
 """What an InterAct download looks like on disk, and the checks that guard what is not published.
 
-Every fact here is cited in PROTOCOLS.md ("Dataset layouts"). In short:
+Sources: the dataset card (huggingface.co/datasets/leohocs/interact, README.md) for the
+folders, file names, array shapes, database schemas, frame rate and lip_acc/; the project
+page (hku-cg.github.io/interact) for the modalities. In short:
 
     current release   bvhs/, wav/, face_arkit/<stem>.npy (N, 51) without header, lip_acc/,
                       scenarios.db (scenarios.id INTEGER, relationships, emotions),
@@ -204,14 +206,14 @@ def read_scenarios(db: Path) -> dict[str, dict]:
     return scenarios
 
 
-def read_actors(db: Path) -> tuple[dict[str, dict], dict[str, tuple[str, str]]]:
-    """(actors by id, session date -> (male_id, female_id)); the corpus has no session pairs."""
+def read_actors(db: Path) -> tuple[dict[str, dict], dict[str, list[tuple[str, str]]]]:
+    """(actors by id, session date -> [(male_id, female_id), ...]); the corpus has no session pairs."""
     actors = _keyed(db, "actors", ("actor_id", "id"))
-    sessions = {}
+    sessions: dict[str, list[tuple[str, str]]] = {}
     try:
         for row in _rows(db, "sessions"):
             if {"date", "male_id", "female_id"} <= row.keys():
-                sessions[str(row["date"])] = (_key(row["male_id"]), _key(row["female_id"]))
+                sessions.setdefault(str(row["date"]), []).append((str(row["male_id"]), str(row["female_id"])))
     except DatasetError:
         pass  # no sessions table: nothing to cross-check
     return actors, sessions

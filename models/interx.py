@@ -2,7 +2,9 @@
 
     ROOT/motions/<id>/P1.npz, P2.npz   root_orient (N, 3), pose_body (N, 21, 3), pose_lhand (N, 15, 3),
                                        pose_rhand (N, 15, 3), trans (N, 3) metres, betas (1, 10), gender (a
-                                       string); 120 fps, Y up (as the official preprocess/1_prepare_data.py reads them)
+                                       string); 120 fps, Y up (github.com/liangxuy/Inter-X: README, and
+                                       preprocess/1_prepare_data.py, which reads these keys and shapes,
+                                       keeps every 4th frame and puts the lowest joint at y = 0)
 
 Betas and gender are not applied (the official preprocessing ignores them too); a pickled
 `gender` member is never unpickled.

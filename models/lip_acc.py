@@ -1,6 +1,6 @@
 """InterAct's `lip_acc/` set: one actor (006) reading sentences, for the lip fine-tune (numpy only).
 
-The dataset card (PROTOCOLS.md) says: an additional ~1 h facial set with attention to lip
+The dataset card (huggingface.co/datasets/leohocs/interact, README.md) says: an additional ~1 h facial set with attention to lip
 shapes, one actor, file names `<date>_<actor>_<scenario>` where the scenario id is the
 sentence's place in `lip_acc_sentences.txt`. It is not a lip-accurate copy of the main
 takes. The card does not say how the files sit inside `lip_acc/`, so every place a

@@ -1,4 +1,4 @@
-"""Small dataset folders written to the published specs (cited in PROTOCOLS.md, "Dataset layouts").
+"""Small dataset folders written to the published specs (the sources are named in the loaders' docstrings).
 
 InterAct (dataset card): `bvhs/<date>_<actor>_<scenario>.bvh`, `face_arkit/<stem>.npy` of
 shape (N, 51) with no header, `wav/<stem>.wav`, `scenarios.db` with `scenarios(id INTEGER,

@@ -30,6 +30,15 @@ def test_published_layout_loads_bodies_and_counts_faces_it_may_not_read(tmp_path
     meta = first.metadata
     assert meta["scenario"]["id"] == 51 and meta["scenario"]["relationship"] == "boss / subordinate"
     assert meta["scenario"]["emotion"] == "amusement" and [a["gender"] for a in meta["actors"]] == ["male", "female"]
+    assert not any("session pair" in line for line in dataset.report)
+
+
+def test_takes_are_checked_against_the_recorded_session_pairs(tmp_path: Path) -> None:
+    write_interact(tmp_path)
+    with sqlite3.connect(tmp_path / "actors.db") as db:
+        db.execute("UPDATE sessions SET female_id = '004'")
+    (note,) = [line for line in load_interact(tmp_path).report if "session pair" in line]
+    assert note == f"{DATE}_051: actors 001 and 002 are not a session pair of {DATE} in actors.db (001 and 004)"
 
 
 def test_named_face_columns_map_npy_faces_by_name(tmp_path: Path) -> None:
