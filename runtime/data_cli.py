@@ -89,6 +89,16 @@ def require_faces(kind: str, folder: Path, takes) -> None:
         raise DyadError(f"{folder}: no take has face data that can be read (see `dyad data check {folder}`); face training not started")
 
 
+def require_leg_joints(kind: str, folder: Path, skeleton) -> None:
+    """The body model splits legs from the rest by joint name; a BVH naming them otherwise would train a scrambled split."""
+    from dyad.models.body_repr import DEFAULT_LOWER_JOINTS
+
+    missing = [j for j in DEFAULT_LOWER_JOINTS if j not in skeleton.joint_names]
+    if kind == "body" and missing:
+        raise DyadError(f"{folder}: the BVH skeleton has no joint named {', '.join(missing)}: the lower-body split needs "
+                        f"all of {', '.join(DEFAULT_LOWER_JOINTS)}; body training not started")  # fmt: skip
+
+
 def run_data(args: argparse.Namespace) -> int:
     from dyad.runtime.data_check import check
 

@@ -119,7 +119,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise DyadError(f"--device {args.device}: torch sees no CUDA device here")
     torch.manual_seed(args.seed)
-    from dyad.runtime.data_cli import data_format, lip_split, require_faces
+    from dyad.runtime.data_cli import data_format, lip_split, require_faces, require_leg_joints
 
     if data_format(args, args.data) == "interx" and args.kind != "body":
         raise DyadError("Inter-X has no audio or face: it trains the body model only")
@@ -131,6 +131,7 @@ def run_train(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise DyadError(f"{error} (training not started)") from None
         require_faces(args.kind, args.data, dataset.takes)
+        require_leg_joints(args.kind, args.data, dataset.skeleton)
         dataset, train, val = _sequences(args, dataset, BodySplit.default(dataset.skeleton))
     model = _model(args, dataset)
     if args.kind != "face-lip":

@@ -60,6 +60,17 @@ def test_face_training_without_readable_faces_stops_naming_the_folder(interact: 
     assert not (tmp_path / "m").exists()
 
 
+def test_body_training_refuses_a_skeleton_whose_legs_have_other_names(tmp_path: Path, capsys) -> None:
+    write_interact(tmp_path, takes=2)
+    for path in (tmp_path / "bvhs").glob("*.bvh"):
+        path.write_text(path.read_text().replace("LeftUpLeg", "LHip"))
+    assert main(["data", "check", str(tmp_path)]) == 0
+    assert "7 of 8 leg joints named as the lower-body split expects" in capsys.readouterr().out
+    assert main(["train", "body", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no joint named LeftUpLeg" in err and "body training not started" in err
+
+
 def test_lip_fine_tune_from_lip_acc_is_what_the_swap_loads(interact: Path, tmp_path: Path, capsys) -> None:
     model = tmp_path / "model"
     common = ["--data", str(interact), "--out", str(model), "--batch", "2", "--window", "12", "--val-takes", "1", "--steps", "2"]
