@@ -1,7 +1,13 @@
 """Inter-X loader: SMPL-X two-person motion (no audio) -> template body sequences at 30 fps (numpy only).
 
-    ROOT/motions/<id>/P1.npz, P2.npz   root_orient [N,3], pose_body [N,63], pose_lhand [N,45],
-                                       pose_rhand [N,45], trans [N,3] (metres), betas, gender; 120 fps
+    ROOT/motions/<id>/P1.npz, P2.npz   root_orient (N, 3), pose_body (N, 21, 3), pose_lhand (N, 15, 3),
+                                       pose_rhand (N, 15, 3), trans (N, 3) metres, betas (1, 10), gender (a
+                                       string); 120 fps, Y up (github.com/liangxuy/Inter-X: README, and
+                                       preprocess/1_prepare_data.py, which reads these keys and shapes,
+                                       keeps every 4th frame and puts the lowest joint at y = 0)
+
+Betas and gender are not applied (the official preprocessing ignores them too); a pickled
+`gender` member is never unpickled.
 
 Joint mapping. SMPL-X body pose is 21 joints in axis-angle, each relative to its
 parent, in SMPL-X's rest T-pose; the template's rest is also a T-pose with the same
@@ -47,19 +53,31 @@ def hand_joints(side: str) -> tuple[str, ...]:
     return tuple(f"{side}Hand{finger}{k}" for finger in FINGERS for k in (1, 2, 3))
 
 
+_SHAPES = {"root_orient": (3,), "pose_body": (21, 3), "pose_lhand": (15, 3), "pose_rhand": (15, 3), "trans": (3,)}
+
+
 def _read(path: Path) -> dict[str, np.ndarray]:
+    """The pose arrays of one person, as published: (T, 21, 3) body, (T, 15, 3) hands, betas (1, 10)."""
     try:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:  # numeric members only: a pickled `gender` is never unpickled
+            missing = [k for k in KEYS if k not in data.files]
+            if missing:
+                raise ValueError(f"missing {', '.join(missing)}")
             arrays = {k: np.asarray(data[k], dtype=np.float64) for k in KEYS}
+            betas = np.asarray(data["betas"]) if "betas" in data.files else None
     except (OSError, ValueError, KeyError) as error:
         raise DatasetError(f"{path}: not an Inter-X SMPL-X npz ({error})") from None
     n = len(arrays["trans"])
-    widths = {"root_orient": 3, "pose_body": 63, "pose_lhand": 45, "pose_rhand": 45, "trans": 3}
-    for key, width in widths.items():
-        if arrays[key].shape != (n, width):
-            raise DatasetError(f"{path}: {key} has shape {arrays[key].shape}, expected ({n}, {width})")
+    for key, shape in _SHAPES.items():
+        flat = (n, int(np.prod(shape)))
+        if arrays[key].shape == flat and len(shape) == 2:
+            arrays[key] = arrays[key].reshape((n,) + shape)  # flattened by another tool: same values, same order
+        if arrays[key].shape != (n,) + shape:
+            raise DatasetError(f"{path}: {key} has shape {arrays[key].shape}, expected {(n,) + shape}")
         if not np.isfinite(arrays[key]).all():
             raise DatasetError(f"{path}: {key} holds NaN or infinite values")
+    if betas is not None and betas.size != 10:
+        raise DatasetError(f"{path}: betas has shape {betas.shape}, expected (1, 10)")
     return arrays
 
 
@@ -73,12 +91,12 @@ def smplx_to_template(arrays: dict[str, np.ndarray], skeleton: Skeleton, up_axis
         root = matrix_to_axis_angle(_Z_UP_TO_Y_UP @ axis_angle_to_matrix(root))
         trans = trans @ _Z_UP_TO_Y_UP.T
     rotations[:, 0] = root
-    body = arrays["pose_body"].reshape(n, 21, 3)
+    body = arrays["pose_body"]
     for k, name in enumerate(BODY_JOINTS):
         if name in skeleton.joint_names:
             rotations[:, skeleton.index(name)] = body[:, k]
     for side, key in (("Left", "pose_lhand"), ("Right", "pose_rhand")):
-        hand = arrays[key].reshape(n, 15, 3)
+        hand = arrays[key]
         for k, name in enumerate(hand_joints(side)):
             if name in skeleton.joint_names:
                 rotations[:, skeleton.index(name)] = hand[:, k]
@@ -112,8 +130,9 @@ def load_interx(root: str | Path, fps: int = 30, up_axis: str = "y", skeleton: S
         step = SOURCE_FPS // fps
         roots = np.stack([r[:frames:step] for r, _ in people])
         rotations = np.stack([q[:frames:step] for _, q in people])
-        takes.append(Take(item.name, ("P1", "P2"), fps, roots, rotations, None, np.zeros(NUM_LIVE_LINK, bool), None, (), 0, None,
+        takes.append(Take(item.name, ("P1", "P2"), fps, roots, rotations, None, np.zeros(NUM_LIVE_LINK, bool), (), 0, None,
                           {"source": "Inter-X"}))  # fmt: skip
     if not takes:
         raise DatasetError(f"{folder}: no motions")
-    return Dataset(skeleton, tuple(takes), tuple(report))
+    report.append(f"{len(takes)} of {len(takes)} takes without face data and audio (Inter-X is motion only)")
+    return Dataset(skeleton, tuple(takes), tuple(report), "interx")

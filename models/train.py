@@ -57,6 +57,7 @@ class Sequence:
     lip_face: np.ndarray | None
     speakers: np.ndarray  # [2] int
     facing: np.ndarray  # [T] bool
+    lip_people: tuple[bool, bool] = (True, True)  # whose lip_face is ground truth (lip_acc: one actor, partner silent)
 
     @property
     def frames(self) -> int:
@@ -193,14 +194,15 @@ def body_loss(model: BodyModel, picks, schedule: torch.Tensor, config: TrainConf
 
 def face_loss(model: FaceModel, picks, schedule: torch.Tensor, config: TrainConfig, rng: np.random.Generator, device, lip: bool) -> torch.Tensor:
     w = config.window
-    rows = [(s, slice(a, a + w), p) for s, a, _ in picks for p in (0, 1)]
+    people = [(pick, p) for pick in picks for p in (0, 1) if not lip or pick[0].lip_people[p]]
+    rows = [(s, slice(a, a + w), p) for (s, a, _), p in people]
     mel = np.stack([s.mel[p, r] for s, r, p in rows])
     partner = np.stack([s.mel[1 - p, r] for s, r, p in rows])
     target = np.stack([(s.lip_face if lip and s.lip_face is not None else s.face)[p, r] for s, r, p in rows])
     speakers = torch.tensor([int(s.speakers[p]) for s, _, p in rows])
     facing = torch.tensor([[1.0, 0.0] if s.facing[r.start] else [0.0, 1.0] for s, r, _ in rows], device=device)
     x0 = model.norm.normalize(torch.tensor(target, device=device))
-    row_picks = [pick for pick in picks for _ in (0, 1)]
+    row_picks = [pick for pick, _ in people]
     mask = _context_mask(row_picks, tuple(x0.shape), 1).to(device)
     weight = torch.zeros(x0.shape[-1], device=device)
     if lip:

@@ -94,7 +94,7 @@ def score_take(take, feats: dict, pred: tuple, skeleton, mesh=None) -> dict[str,
 
     roots, rotations, face = pred
     t = min(roots.shape[1], take.frames, len(feats["mel"]))
-    gt_face = (take.lip_face if take.lip_face is not None else take.face)[:, :t]
+    gt_face = take.face[:, :t]  # lip-accurate data is its own one-actor set (lip_acc/), not a copy of these takes
     hands = skeleton.joint_subset(["LeftHand", "RightHand"])
     feet = skeleton.joint_subset([n for n in ("LeftToeBase", "RightToeBase", "LeftFoot", "RightFoot") if n in skeleton.joint_names])
     rows: list[dict[str, float]] = []

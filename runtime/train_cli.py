@@ -3,7 +3,8 @@
     dyad corpus --minutes 15 --out data/synth            synthetic dialogues, InterAct layout
     dyad train body --data data/synth --out models/mine  resumes from models/mine/training/ if a run is there
     dyad train face --data data/synth --out models/mine
-    dyad train face-lip --data data/synth --out models/mine   fine-tunes face.safetensors' denoiser
+    dyad train face-lip --data data/synth --out models/mine   fine-tunes face.safetensors' denoiser on DIR/lip_acc/
+    dyad data check ~/InterAct --face-columns cols.txt   what a dataset folder holds and what training will use
     dyad model export --model models/mine                ONNX for the live session
 
 The model folder's manifest is (re)written after every run: it names the files
@@ -22,6 +23,7 @@ SIZES = {"small": (64, 3), "default": (128, 4)}  # width, layers
 
 
 def add_train_commands(commands) -> None:
+    from dyad.runtime.data_cli import add_data_command, add_dataset_options
     from dyad.runtime.eval_cli import add_eval_command
 
     corpus = commands.add_parser("corpus", help="write a synthetic two-person dialogue corpus (InterAct layout)")
@@ -30,8 +32,7 @@ def add_train_commands(commands) -> None:
     corpus.add_argument("--seed", type=int, default=0)
     train = commands.add_parser("train", help="train the body, face or lip face model on an InterAct-layout dataset")
     train.add_argument("kind", choices=("body", "face", "face-lip"))
-    train.add_argument("--data", type=Path, required=True, metavar="DIR", help="InterAct-layout folder (e.g. from `dyad corpus`)")
-    train.add_argument("--format", choices=("interact", "interx"), default="interact", help="interx: SMPL-X motions, body only (no audio)")
+    train.add_argument("--data", type=Path, required=True, metavar="DIR", help="InterAct or Inter-X folder, or `dyad corpus` output (face-lip reads DIR/lip_acc/)")
     train.add_argument("--out", type=Path, required=True, metavar="DIR", help="model folder to write (model.json + checkpoints)")
     train.add_argument("--steps", type=int, default=3000)
     train.add_argument("--batch", type=int, default=64)
@@ -43,8 +44,9 @@ def add_train_commands(commands) -> None:
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a busy 2-core machine)")
     train.add_argument("--restart", action="store_true", help="ignore a saved training state and start over")
     train.add_argument("--val-takes", type=int, default=2, help="sequences held out for the validation curve")
-    train.add_argument("--max-mismatch-s", type=float, default=0.5, help="largest length difference between streams that is trimmed, not refused")
+    add_dataset_options(train)
     add_eval_command(commands)
+    add_data_command(commands)
 
 
 def run_corpus(args: argparse.Namespace) -> int:
@@ -60,12 +62,9 @@ def run_corpus(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace):
-    from dyad.models.interact import load_interact
-    from dyad.models.interx import load_interx
+    from dyad.runtime.data_cli import load_dataset
 
-    if args.format == "interx":
-        return load_interx(args.data)
-    return load_interact(args.data, max_mismatch_s=args.max_mismatch_s)
+    return load_dataset(args, args.data)
 
 
 def _sequences(args: argparse.Namespace, dataset, split):
@@ -120,13 +119,20 @@ def run_train(args: argparse.Namespace) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise DyadError(f"--device {args.device}: torch sees no CUDA device here")
     torch.manual_seed(args.seed)
-    if args.format == "interx" and args.kind != "body":
+    from dyad.runtime.data_cli import data_format, lip_split, require_faces, require_leg_joints
+
+    if data_format(args, args.data) == "interx" and args.kind != "body":
         raise DyadError("Inter-X has no audio or face: it trains the body model only")
-    try:
-        dataset = _load(args)
-    except ValueError as error:
-        raise DyadError(f"{error} (training not started)") from None
-    dataset, train, val = _sequences(args, dataset, BodySplit.default(dataset.skeleton))
+    if args.kind == "face-lip":  # InterAct's lip_acc/ set, not the main takes
+        dataset, (train, val) = None, lip_split(args)
+    else:
+        try:
+            dataset = _load(args)
+        except ValueError as error:
+            raise DyadError(f"{error} (training not started)") from None
+        require_faces(args.kind, args.data, dataset.takes)
+        require_leg_joints(args.kind, args.data, dataset.skeleton)
+        dataset, train, val = _sequences(args, dataset, BodySplit.default(dataset.skeleton))
     model = _model(args, dataset)
     if args.kind != "face-lip":
         set_statistics(model, train)
@@ -173,4 +179,10 @@ def _run_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
-TRAIN_COMMANDS = {"corpus": run_corpus, "train": run_train, "eval": _run_eval}
+def _run_data(args: argparse.Namespace) -> int:
+    from dyad.runtime.data_cli import run_data
+
+    return run_data(args)
+
+
+TRAIN_COMMANDS = {"corpus": run_corpus, "train": run_train, "eval": _run_eval, "data": _run_data}

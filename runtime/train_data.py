@@ -109,7 +109,7 @@ def build_sequences(dataset: Dataset, split: BodySplit, cache: Path, speakers: i
             actions=infer_actions(take.roots[:, :frames], skeleton.rest_root_height, take.fps),
             placement=placement.astype(np.float32), lower=lower.astype(np.float32), upper=upper.astype(np.float32),
             face=None if take.face is None else take.face[:, :frames].astype(np.float32), face_valid=take.face_valid,
-            lip_face=None if take.lip_face is None else take.lip_face[:, :frames].astype(np.float32),
+            lip_face=None,  # lip-accurate data is its own set (InterAct's lip_acc/): runtime.lip_data
             speakers=np.array([_speaker(a, j, speakers) for j, a in enumerate(take.actors)]), facing=facing,
         ))  # fmt: skip
         if progress is not None:

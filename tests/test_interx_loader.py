@@ -1,4 +1,4 @@
-"""Inter-X loader on SMPL-X npz fixtures written here: 120 -> 30 fps, joints mapped onto the template."""
+"""Inter-X loader on motions written as the official preprocessing reads them: (T, 21, 3) poses, betas (1, 10)."""
 
 from __future__ import annotations
 
@@ -11,47 +11,40 @@ from dyad.models.interact import DatasetError
 from dyad.models.interx import BODY_JOINTS, hand_joints, load_interx
 from dyad.models.pose import forward_kinematics
 from dyad.models.skeleton import load_default_skeleton
-
-
-def write_motion(folder: Path, frames: int = 240, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    out = {}
-    for person in ("P1", "P2"):
-        arrays = {
-            "root_orient": 0.2 * rng.standard_normal((frames, 3)),
-            "pose_body": 0.2 * rng.standard_normal((frames, 63)),
-            "pose_lhand": 0.2 * rng.standard_normal((frames, 45)),
-            "pose_rhand": 0.2 * rng.standard_normal((frames, 45)),
-            "trans": np.cumsum(0.002 * np.ones((frames, 3)), axis=0),
-            "betas": np.zeros(10),
-            "gender": np.array("neutral"),
-        }
-        np.savez(folder / f"{person}.npz", **arrays)
-        out[person] = arrays
-    return out
+from tests.dataset_fixtures import write_interx_motion
 
 
 def test_interx_maps_smplx_joints_at_30_fps(tmp_path: Path) -> None:
-    truth = write_motion(tmp_path / "motions" / "G001T000A000R000")
+    truth = write_interx_motion(tmp_path / "motions" / "G001T000A000R000")
     dataset = load_interx(tmp_path)
     (take,) = dataset.takes
     skeleton = load_default_skeleton()
-    assert take.frames == 60 and take.face is None  # 240 frames at 120 fps -> 60 at 30 fps
+    assert take.frames == 60 and take.face is None and dataset.layout == "interx"  # 240 frames at 120 fps -> 60 at 30 fps
+    assert "1 of 1 takes without face data and audio" in dataset.report[-1]
     p1 = truth["P1"]
     np.testing.assert_allclose(take.rotations[0, :, 0], p1["root_orient"][::4])
     knee = BODY_JOINTS.index("LeftLeg")  # SMPL-X joint 4, left_knee
-    np.testing.assert_allclose(take.rotations[0, :, skeleton.index("LeftLeg")], p1["pose_body"][::4, 3 * knee : 3 * knee + 3])
+    np.testing.assert_allclose(take.rotations[0, :, skeleton.index("LeftLeg")], p1["pose_body"][::4, knee])
     thumb = hand_joints("Right").index("RightHandThumb2")
-    np.testing.assert_allclose(take.rotations[0, :, skeleton.index("RightHandThumb2")], p1["pose_rhand"][::4, 3 * thumb : 3 * thumb + 3])
+    np.testing.assert_allclose(take.rotations[0, :, skeleton.index("RightHandThumb2")], p1["pose_rhand"][::4, thumb])
     # metres -> centimetres, and the feet rest on the ground
     np.testing.assert_allclose(np.diff(take.roots[0, :, 0]), 0.2 * 4, atol=1e-9)
     feet = skeleton.joint_subset(["LeftToeBase", "RightToeBase", "LeftFoot", "RightFoot"])
     assert forward_kinematics(skeleton, take.roots[1], take.rotations[1])[:, feet, 1].min() == pytest.approx(0.0, abs=1e-6)
 
 
-def test_interx_bad_file_is_named(tmp_path: Path) -> None:
-    write_motion(tmp_path / "motions" / "M1")
+def test_a_pickled_gender_is_never_unpickled_and_the_motion_still_loads(tmp_path: Path) -> None:
+    write_interx_motion(tmp_path / "motions" / "G001T000A001R000", pickled_gender=True)
+    assert load_interx(tmp_path).takes[0].frames == 60
+
+
+def test_interx_bad_files_are_named(tmp_path: Path) -> None:
+    write_interx_motion(tmp_path / "motions" / "M1")
     np.savez(tmp_path / "motions" / "M1" / "P2.npz", trans=np.zeros((4, 3)))
-    with pytest.raises(DatasetError, match=r"M1/P2\.npz: not an Inter-X SMPL-X npz"):
+    with pytest.raises(DatasetError, match=r"M1/P2\.npz: not an Inter-X SMPL-X npz \(missing root_orient, pose_body"):
+        load_interx(tmp_path)
+    arrays = dict(np.load(tmp_path / "motions" / "M1" / "P1.npz"))
+    arrays["pose_lhand"] = arrays["pose_lhand"][:, :12]
+    np.savez(tmp_path / "motions" / "M1" / "P2.npz", **arrays)
+    with pytest.raises(DatasetError, match=r"P2\.npz: pose_lhand has shape \(240, 12, 3\), expected \(240, 15, 3\)"):
         load_interx(tmp_path)
