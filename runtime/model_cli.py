@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 from dyad.runtime.config import SessionConfig
@@ -24,6 +25,7 @@ from dyad.runtime.learned_config import BACKENDS, FACE_WEIGHTS, MAX_STEPS, Learn
 
 
 PROCEDURAL = "procedural"  # `--model procedural`: the rule-based animator alone
+log = logging.getLogger("dyad.model")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +39,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--face-weights", choices=FACE_WEIGHTS, default=None, help="face model weights (default: model.json's choice)")
     group.add_argument("--tensorrt", action="store_true", help="with --backend onnx --device cuda: TensorRT provider first")
     group.add_argument("--fixed-steps", action="store_true", help="never lower --steps, even when compute nears the budget")
+    group.add_argument("--face-animator", choices=("learned", "procedural"), default=None,
+                       help="what drives the face (default: the model folder's choice, from the real-voice evaluation)")  # fmt: skip
+    group.add_argument("--body-animator", choices=("learned", "procedural"), default=None,
+                       help="what drives the body (default: the model folder's choice, from the real-voice evaluation)")  # fmt: skip
 
 
 def learned_config_from_args(args: argparse.Namespace, session: SessionConfig):
@@ -63,14 +69,29 @@ def auto_backend(model_dir: Path) -> str:
 
 
 def build_animator(args: argparse.Namespace, session: SessionConfig):
-    """Load and warm up the learned animator (DyadError on any problem), or None for `--model procedural`."""
+    """Load and warm up the learned animator (DyadError on any problem), or None for the procedural
+    animator alone (`--model procedural`, or a folder whose parts are all procedural)."""
     config = learned_config_from_args(args, session)
     if config is None:
+        return None
+    from dyad.runtime.partwise import resolve_parts
+
+    parts, why = resolve_parts(config.model_dir, getattr(args, "face_animator", None), getattr(args, "body_animator", None))
+    if set(parts.values()) == {"procedural"}:
+        log.warning("face and body run the procedural animator (%s); --face-animator/--body-animator learned runs %s", why or "model.json", config.model_dir)
         return None
     from dyad.models.skeleton import load_default_skeleton
     from dyad.runtime.learned_animator import load_learned_animator
 
-    return load_learned_animator(config, session, load_default_skeleton())
+    skeleton = load_default_skeleton()
+    animator = load_learned_animator(config, session, skeleton)
+    if "procedural" not in parts.values():
+        return animator
+    from dyad.runtime.partwise import PartwiseAnimator
+    from dyad.runtime.procedural import ProceduralAnimator
+
+    log.warning("face: %s, body: %s (%s)", parts["face"], parts["body"], why or "model.json")
+    return PartwiseAnimator(animator, ProceduralAnimator(skeleton, fps=session.timing.fps, seed=session.seed), parts["face"], parts["body"])
 
 
 def add_model_command(commands) -> None:
