@@ -3,6 +3,8 @@
     dyad bench realvoice --real ../shared/realvoice [--model DIR] [--steps 4]
 
 Runs the real-voice evaluation (`dyad.runtime.realvoice_eval`) for:
+- before: the procedural animator and the learned one as they were before talker attribution
+  and mel normalisation existed (both switched off);
 - procedural: the rule-based animator;
 - learned: the model folder's networks on both parts, with its per-person mel normalisation
   (when the folder has a `mel_reference.json`), run-time filter and root anchor;
@@ -39,7 +41,7 @@ def add_realvoice_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _factories(model: Path, steps: int):
-    """(name, animator factory) per configuration measured."""
+    """(name, animator factory, session config changes) per configuration measured."""
     import torch
 
     from dyad.models.checkpoint import ModelLoadError
@@ -74,12 +76,17 @@ def _factories(model: Path, steps: int):
             return animator
         return PartwiseAnimator(animator, ProceduralAnimator(skeleton, fps=session.timing.fps, seed=session.seed), parts["face"], parts["body"])
 
+    from dyad.runtime.attribution import AttributionConfig
+
+    before = {"attribution": AttributionConfig(enabled=False)}
     return [
-        ("procedural", lambda session: None),
-        ("learned", learned()),
-        ("learned, raw mel", learned(mel_normalize=False)),
-        ("learned, no filter, no anchor", learned(smoothing=None, anchor=None)),
-        (f"default (face {parts['face']}, body {parts['body']})", default),
+        ("procedural, before (no attribution)", lambda session: None, before),
+        ("learned, before (no attribution, raw mel)", learned(mel_normalize=False), before),
+        ("procedural", lambda session: None, None),
+        ("learned", learned(), None),
+        ("learned, raw mel", learned(mel_normalize=False), None),
+        ("learned, no filter, no anchor", learned(smoothing=None, anchor=None), None),
+        (f"default (face {parts['face']}, body {parts['body']})", default, None),
     ]
 
 
@@ -88,9 +95,9 @@ def run_realvoice(args: argparse.Namespace) -> int:
 
     out = results_dir(args.out)
     results = []
-    for name, factory in _factories(args.model, args.steps):
+    for name, factory, changes in _factories(args.model, args.steps):
         start = time.perf_counter()
-        result = evaluate_real(args.real, name, factory, args.seed, args.dialogues)
+        result = evaluate_real(args.real, name, factory, args.seed, args.dialogues, config_changes=changes)
         result["wall_s"] = round(time.perf_counter() - start, 1)
         results.append(result)
         print(f"realvoice: {name}: {result['wall_s']} s", flush=True)
@@ -116,7 +123,7 @@ def plot(results: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2))
     x = np.arange(len(names))
     for ax, (key, title) in zip(axes, panels):
-        ax.bar(x, [r["mean"][key] for r in results], color=["#888"] + ["#3a7"] * (len(names) - 1))
+        ax.bar(x, [r["mean"][key] for r in results], color=["#bbb" if "before" in n else "#888" if n.startswith("procedural") else "#3a7" for n in names])
         ax.set_title(title, fontsize=9)
         ax.set_xticks(x, names, rotation=35, ha="right", fontsize=7)
     fig.suptitle(f"real-voice dev dialogues ({results[0]['dialogues']}, {results[0]['seconds']:.0f} s)", fontsize=10)

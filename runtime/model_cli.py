@@ -107,6 +107,10 @@ def add_model_command(commands) -> None:
     export = actions.add_parser("export", help="export the denoisers to DIR/onnx and check them against torch")
     export.add_argument("--model", type=Path, required=True, metavar="DIR")
     export.add_argument("--face-weights", choices=FACE_WEIGHTS, default=None)
+    reference = actions.add_parser("mel-reference", help="write DIR/mel_reference.json: the training corpus's speech log-mel statistics (per-person normalisation)")
+    reference.add_argument("--model", type=Path, required=True, metavar="DIR")
+    reference.add_argument("--data", type=Path, required=True, metavar="DIR", help="the corpus the model was trained on (InterAct layout)")
+    reference.add_argument("--takes", type=int, default=None, help="only the first N takes (speech statistics settle within minutes of audio)")
 
 
 def _export(folder: Path, face_weights: str | None) -> dict:
@@ -119,10 +123,41 @@ def _export(folder: Path, face_weights: str | None) -> dict:
         raise DyadError(str(error)) from None
 
 
+def _write_mel_reference(folder: Path, data: Path, takes: int | None = None) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from dyad.models.interact import DatasetError, load_interact
+    from dyad.runtime.mel_normalizer import REFERENCE_FILE, reference_from_features
+    from dyad.runtime.train_data import take_features
+
+    if not (folder / "model.json").is_file():
+        raise DyadError(f"--model {folder}: no model.json")
+    try:
+        dataset = load_interact(data)
+    except DatasetError as error:
+        raise DyadError(str(error)) from None
+    if takes is not None and takes < 1:
+        raise DyadError("--takes must be >= 1")
+    selected = dataset.takes[:takes]
+    mel, vad, rms = [], [], []
+    for take in tqdm(selected, desc="mel-reference", unit="take"):
+        f = take_features(take, data / "features", words=False)  # the live session's own features, cached
+        mel.append(f["mel"].reshape(-1, f["mel"].shape[-1]))
+        vad.append(f["vad"].reshape(-1))
+        rms.append(f["rms_db"].reshape(-1))
+    reference = reference_from_features(np.concatenate(mel), np.concatenate(vad), np.concatenate(rms))
+    (folder / REFERENCE_FILE).write_text(reference.to_json(f"speech frames of {data.name} ({len(selected)} takes)"), encoding="utf-8")
+    print(f"dyad: wrote {folder / REFERENCE_FILE} ({reference.frames} speech frames)")
+    return 0
+
+
 def run_model_command(args: argparse.Namespace) -> int:
     from dyad.models.model_dir import UNTRAINED_NOTE, init_model_dir
     from dyad.models.skeleton import load_default_skeleton
 
+    if args.model_command == "mel-reference":
+        return _write_mel_reference(args.model, args.data, args.takes)
     if args.model_command == "init":
         if args.word_dim < 1 or args.wav2vec_dim < 1:
             raise DyadError("--word-dim and --wav2vec-dim must be positive")

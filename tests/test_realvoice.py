@@ -103,3 +103,15 @@ def test_attribution_ratio_and_correlation_definitions():
     assert out["attribution_ratio_above_rest"] == pytest.approx(0.40 / 0.05)
     assert _corr(np.arange(5.0), np.arange(5.0) * 2) == pytest.approx(1.0)
     assert _corr(np.ones(5), np.arange(5.0)) == 0.0
+
+
+def test_cli_real_eval_bad_input_is_one_line(tmp_path):
+    from test_learned_animator import dyad
+
+    for args, message in ((("eval", "--real", str(tmp_path / "none")), "does not exist"),
+                          (("eval",), "give exactly one of --data DIR"),
+                          (("bench", "realvoice", "--real", str(tmp_path), "--model", "procedural-x"), "model folder not found")):  # fmt: skip
+        ran = dyad(*args)
+        assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran.stderr
+        errors = [line for line in ran.stderr.splitlines() if line.startswith("dyad: error:")]
+        assert len(errors) == 1 and message in errors[0]
