@@ -4,7 +4,9 @@ A model trained on one synthesizer's clean audio learns that synthesizer's level
 (see the real-voice numbers in the README). This copies an InterAct-layout corpus and rewrites
 every actor WAV through a chain drawn per file from a seed:
 
-    gain  -18..+6 dB          the level a real mic and preamp give
+    gain  -18..+6 dB          the level a real mic and preamp give: drawn per take, the two actors'
+                              mics within 2 dB of each other (set up alike; talker attribution
+                              compares the two mics, so their relation must stay realistic)
     tilt  -4..+4 dB/octave    spectral balance: voice, mic and distance colour the spectrum
     band  none | 3.4 | 5.5 | 7 kHz   a telephone or codec bandwidth (sample-rate round trip)
     room  wet -20..-8 dB, RT60 0.2-0.6 s   a diffuse room tail
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +98,8 @@ def augment_corpus(data: Path, out: Path, seed: int, progress=None) -> list[dict
     (out / "wav").mkdir()
     chains = []
     wavs = sorted((data / "wav").glob("*.wav"))
+    takes = sorted({path.stem.rsplit("_", 1)[-1] for path in wavs})  # DATE_ACTOR_SCENARIO: one take per scenario
+    take_gain = {take: float(np.random.default_rng([seed, 1_000_003, k]).uniform(-18.0, 6.0)) for k, take in enumerate(takes)}
     for i, path in enumerate(wavs):
         try:
             audio, rate = sf.read(path, dtype="float64")
@@ -103,6 +107,7 @@ def augment_corpus(data: Path, out: Path, seed: int, progress=None) -> list[dict
             raise DyadError(f"'{path}' is not a readable WAV file: {error}") from None
         rng = np.random.default_rng([seed, i])
         aug = draw(rng)
+        aug = replace(aug, gain_db=take_gain[path.stem.rsplit("_", 1)[-1]] + (aug.gain_db + 6.0) / 24.0 * 4.0 - 2.0)
         sf.write(out / "wav" / path.name, apply(audio if audio.ndim == 1 else audio.mean(axis=1), rate, aug, rng), rate, subtype="PCM_16")
         chains.append({"file": path.name, **asdict(aug)})
         if progress is not None:

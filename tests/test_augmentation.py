@@ -40,6 +40,8 @@ def test_same_seed_same_bytes_other_seed_other_audio(tmp_path):
     assert not (tmp_path / "a" / "features").exists()
     chains = json.loads((tmp_path / "a" / "augmentation.json").read_text())
     assert chains["seed"] == 3 and len(chains["files"]) == 2
+    gains = [f["gain_db"] for f in chains["files"]]  # one take: both mics set up alike
+    assert abs(gains[0] - gains[1]) <= 4.0 and all(-20.0 <= g <= 8.0 for g in gains)
 
 
 def test_timing_is_kept_and_the_gain_is_the_drawn_one():
