@@ -37,6 +37,10 @@ def add_bench_command(commands) -> None:
         # treats nothing as an option ("\0" prefix) and hands the rest of the command line over.
         deferred = kinds.add_parser(name, help=what, add_help=False, prefix_chars="\0")
         deferred.add_argument("bench_argv", nargs=argparse.REMAINDER)
+    realvoice = kinds.add_parser("realvoice", help="the animators on real human voices: lip-voice correlation, attribution, lip error, gesture energy")
+    from dyad.benchmarks.realvoice_bench import add_realvoice_args
+
+    add_realvoice_args(realvoice)
     report = kinds.add_parser("report", help="rewrite the README's benchmark tables from every result JSON")
     report.add_argument("--results", type=Path, default=RESULTS, metavar="DIR", help="results root holding <device>/*.json")
     report.add_argument("--readme", type=Path, default=README, metavar="PATH", help="README with the bench-table markers")
@@ -60,6 +64,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from dyad.benchmarks.latency_bench import run_latency
 
         return run_latency(args)
+    if kind == "realvoice":
+        from dyad.benchmarks.realvoice_bench import run_realvoice
+
+        return run_realvoice(args)
     if kind == "report":
         from dyad.benchmarks.report import write_report
 

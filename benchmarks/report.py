@@ -178,7 +178,17 @@ def _generic(report: dict) -> str:
     return "; ".join(parts) or "no rows"
 
 
-SHAPES = {"animator_steps": _animator_steps, "soak": _soak, "steps": _steps, "backends": _backends, "anchors": _anchors, "concurrency": _concurrency}
+def _realvoice(report: dict) -> str:
+    def cell(r: dict, key: str) -> str:
+        value = _get(r, "mean", key)
+        return f"{value:.3g}" if isinstance(value, (int, float)) else "?"
+
+    per = "; ".join(f"{r.get('animator', '?')}: " + " / ".join(cell(r, k) for k in ("jaw_corr", "attribution_ratio", "lip_max_sq", "wrist_speed_mean"))
+                    for r in report.get("results") or [])  # fmt: skip
+    return f"real voices, jaw-voice r / attribution ratio / lip error / wrist speed: {per}"
+
+
+SHAPES = {"realvoice": _realvoice, "animator_steps": _animator_steps, "soak": _soak, "steps": _steps, "backends": _backends, "anchors": _anchors, "concurrency": _concurrency}
 
 
 def on_gpu(device: str, report: dict) -> bool:

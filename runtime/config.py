@@ -8,6 +8,7 @@ from pathlib import Path
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
 from dyad.runtime.net_policy import NetworkPolicy
+from dyad.runtime.attribution import AttributionConfig
 from dyad.runtime.separation import SeparationConfig
 from dyad.runtime.speech_config import SpeechFeaturesConfig
 
@@ -87,6 +88,7 @@ class SessionConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     mel: MelConfig = field(default_factory=MelConfig)
     separation: SeparationConfig = field(default_factory=SeparationConfig)
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)  # who speaks, from both mics (runtime/attribution.py)
     speech: SpeechFeaturesConfig = field(default_factory=SpeechFeaturesConfig)  # Wav2Vec2 / ASR / BERT, off by default
     seed: int = 0
     offline: bool = False
@@ -106,6 +108,7 @@ class SessionConfig:
         self.audio.validate()
         self.mel.validate()
         self.separation.validate()
+        self.attribution.validate()
         self.speech.validate()
         _require(self.seconds is None or self.seconds > 0, "seconds", f"must be > 0, got {self.seconds}")
         _require(self.health_interval_s >= 0, "health_interval_s", f"must be >= 0, got {self.health_interval_s}")

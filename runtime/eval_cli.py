@@ -3,6 +3,7 @@
     dyad eval --data data/heldout --model procedural             the baseline
     dyad eval --data data/heldout --model DIR --steps 4          a learned model folder
     dyad eval --data data/heldout --model DIR --steps 1,2,4,8,50 the metric-vs-steps table
+    dyad eval --real ../shared/realvoice --model DIR             real human voices (runtime/realvoice_eval.py)
 
 Every sequence's two WAVs run through an offline session (separation, VAD, mel,
 words from the transcript when there is one), exactly as live audio would; the
@@ -30,7 +31,9 @@ METRICS = ("lip_max_sq", "lip_mse", "fdd_signed", "fdd_abs", "beat_align", "beat
 
 def add_eval_command(commands) -> None:
     ev = commands.add_parser("eval", help="score an animator on held-out dialogues (lip error, FDD, beats, diversity, jerk, ...)")
-    ev.add_argument("--data", type=Path, required=True, metavar="DIR", help="InterAct-layout folder of held-out sequences")
+    ev.add_argument("--data", type=Path, default=None, metavar="DIR", help="InterAct-layout folder of held-out sequences")
+    ev.add_argument("--real", type=Path, default=None, metavar="DIR",
+                    help="folder of real recordings (+ transcripts.json): score on two-person dev dialogues built from them")  # fmt: skip
     ev.add_argument("--model", default="procedural", metavar="DIR|procedural")
     ev.add_argument("--steps", default="4", help="DDIM steps, or a comma list for the metric-vs-steps table (any count up to 1000)")
     ev.add_argument("--face-weights", choices=("base", "swapped", "finetuned"), default=None)
@@ -137,6 +140,11 @@ def evaluate(data: Path, model: str, steps: int, face_weights: str | None, seed:
 def run_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    if (args.data is None) == (args.real is None):
+        raise DyadError("give exactly one of --data DIR (synthetic held-out dialogues) and --real DIR (real recordings)")
+    if args.real is not None:
+        return run_real_eval(args)
+
     try:
         steps_list = [int(s) for s in str(args.steps).split(",")]
     except ValueError:
@@ -167,3 +175,25 @@ def format_table(results: list[dict]) -> str:
         cells = [f"{r['mean'][k]:.4f}" if not math.isnan(r["mean"][k]) else "nan" for k in keys]
         lines.append(f"| {Path(r['model']).name} | {steps} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def run_real_eval(args: argparse.Namespace) -> int:
+    """`dyad eval --real DIR`: the animator (procedural or a model folder, both parts learned) on the real-voice dev dialogues."""
+    from tqdm import tqdm
+
+    from dyad.models.skeleton import load_default_skeleton
+    from dyad.runtime.realvoice_eval import evaluate_real, format_real_table
+
+    try:
+        steps = int(args.steps)
+    except ValueError:
+        raise DyadError(f"--steps must be one number with --real, got {args.steps!r}") from None
+    skeleton = load_default_skeleton()
+    with tqdm(desc=f"eval --real {Path(args.model).name}", unit="dialogue") as bar:
+        result = evaluate_real(args.real, Path(args.model).name, lambda session: _animator(args.model, steps, args.face_weights, session, skeleton),
+                               args.seed, args.takes, lambda done, total: (setattr(bar, "total", total), bar.update(done - bar.n)))  # fmt: skip
+    print(format_real_table([result]))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dyad.runtime.attribution import TalkerAttribution
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.features import FeatureTimeline, FrameFeatureBuilder
 from dyad.runtime.frames import AudioChunk
@@ -30,6 +31,7 @@ class AudioFrontEnd:
         self.stats = stats
         rate = config.audio.sample_rate
         self.separator = StreamingSeparator(config.separation)
+        self.attribution = TalkerAttribution(config.attribution, config.separation.block)
         self.vad = vad if vad is not None else DyadVad()
         self.mel = StreamingMel(config.mel, rate)
         self.builder = FrameFeatureBuilder(
@@ -66,6 +68,8 @@ class AudioFrontEnd:
     def _consume(self, samples: np.ndarray) -> int:
         with self.stats.stage("separation"):
             separated = self.separator.push(samples)
+        with self.stats.stage("attribution"):  # who speaks, from both mics: gates each person's separated signal
+            separated = self.attribution.push(samples, separated)
         if len(separated) == 0:
             return 0
         with self.stats.stage("vad"):

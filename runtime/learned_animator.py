@@ -49,6 +49,7 @@ from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState, PersonPose
 from dyad.runtime.learned_config import LearnedConfig
 from dyad.runtime.mel import LOG_FLOOR
+from dyad.runtime.mel_normalizer import RunningMelNormalizer, load_reference
 from dyad.runtime.motion_filter import smooth_new_frames
 from dyad.runtime.procedural import Placement
 from dyad.runtime.root_anchor import anchor_roots
@@ -117,6 +118,14 @@ class LearnedAnimator:
         # its spin-waits cost 10-100x (measured).
         self._worker = ThreadPoolExecutor(1, "dyad-learned", initializer=torch.set_num_threads, initargs=(config.cpu_threads,))
         self.warnings: list[str] = [] if models.trained else ["untrained weights: the motion is random, not learned"]
+        # Real voices differ from the training voices in level and timbre: each person's log-mel is mapped onto the
+        # training speech statistics (runtime/mel_normalizer.py) when the folder has them. Per session: the batched
+        # path (animate_batch, several dyads in one call) hears the features unmapped.
+        self._mel_reference = load_reference(models.folder) if config.mel_normalize and models.folder is not None else None
+        self.mel_normalizer = self._new_normalizer()
+
+    def _new_normalizer(self) -> RunningMelNormalizer | None:
+        return None if self._mel_reference is None else RunningMelNormalizer(self._mel_reference, self.fps)
 
     @property
     def steps(self) -> int:
@@ -151,7 +160,7 @@ class LearnedAnimator:
         return people
 
     def _animate(self, window: AnimationWindow, steps: int) -> People:
-        inputs = self._inputs(window)
+        inputs = self._inputs(window, normalize=True)
         outputs = self.generator.generate(inputs, steps, _seed(self.seed, window.first_new_frame))
         return self._poses(window, outputs)
 
@@ -224,9 +233,10 @@ class LearnedAnimator:
         xz = np.array([[p.root_position[0], p.root_position[2]] for p in poses], dtype=np.float64)
         return xz, np.array([float(yaw_of(p.joint_rotations[0])) for p in poses])
 
-    def _inputs(self, window: AnimationWindow) -> DyadInputs:
+    def _inputs(self, window: AnimationWindow, normalize: bool = False) -> DyadInputs:
         t = window.total_frames
-        per_person = [self._person_features(f, t) for f in window.features]
+        features = self.mel_normalizer(window) if normalize and self.mel_normalizer is not None else window.features
+        per_person = [self._person_features(f, t) for f in features]
         mel, words, no_text, wav2vec = (np.stack(parts) for parts in zip(*per_person))
         lower_k, upper_k, face_k, lower_m, upper_m, face_m = self._context_arrays(window)
         actions = np.array([[ACTIONS.index(a)] * t for a in window.controls.actions], dtype=np.int64)
@@ -281,6 +291,7 @@ class LearnedAnimator:
             rest.append(PersonPose(p, (xz[p, 0], self.skeleton.offsets[0, 1], xz[p, 1]), rotations, np.zeros(NUM_LIVE_LINK)))
         window = AnimationWindow(0, c, n, a, self.fps, (silence, silence), ((rest[0],) * c, (rest[1],) * c), session.controls)
         people = self._worker.submit(self._animate, window, self.steps).result()
+        self.mel_normalizer = self._new_normalizer()  # the warm-up's silence is not the session's
         for pose in people[0] + people[1]:
             if not all(np.isfinite(x).all() for x in (pose.root_position, pose.joint_rotations, pose.face)):
                 raise DyadError(f"{self.models.folder}: the model produces NaN or infinite poses on a silent window")

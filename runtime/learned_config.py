@@ -29,6 +29,7 @@ class LearnedConfig:
     cpu_threads: int = 1  # intra-op threads of CPU inference (torch: on the animator's own thread; ORT: per session)
     smoothing: OneEuroConfig | None = OneEuroConfig()  # None: the raw samples, hop seams and all
     anchor: AnchorConfig | None = AnchorConfig()  # None: roots follow the model's deltas only
+    mel_normalize: bool = True  # per-person running log-mel normalisation onto the model folder's mel_reference.json, if it has one
 
     def validate(self) -> LearnedConfig:
         if not 1 <= self.steps <= MAX_STEPS:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 from dyad.runtime.config import SessionConfig
@@ -24,6 +25,7 @@ from dyad.runtime.learned_config import BACKENDS, FACE_WEIGHTS, MAX_STEPS, Learn
 
 
 PROCEDURAL = "procedural"  # `--model procedural`: the rule-based animator alone
+log = logging.getLogger("dyad.model")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +39,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--face-weights", choices=FACE_WEIGHTS, default=None, help="face model weights (default: model.json's choice)")
     group.add_argument("--tensorrt", action="store_true", help="with --backend onnx --device cuda: TensorRT provider first")
     group.add_argument("--fixed-steps", action="store_true", help="never lower --steps, even when compute nears the budget")
+    group.add_argument("--face-animator", choices=("learned", "procedural"), default=None,
+                       help="what drives the face (default: the model folder's choice, from the real-voice evaluation)")  # fmt: skip
+    group.add_argument("--body-animator", choices=("learned", "procedural"), default=None,
+                       help="what drives the body (default: the model folder's choice, from the real-voice evaluation)")  # fmt: skip
 
 
 def learned_config_from_args(args: argparse.Namespace, session: SessionConfig):
@@ -63,14 +69,29 @@ def auto_backend(model_dir: Path) -> str:
 
 
 def build_animator(args: argparse.Namespace, session: SessionConfig):
-    """Load and warm up the learned animator (DyadError on any problem), or None for `--model procedural`."""
+    """Load and warm up the learned animator (DyadError on any problem), or None for the procedural
+    animator alone (`--model procedural`, or a folder whose parts are all procedural)."""
     config = learned_config_from_args(args, session)
     if config is None:
+        return None
+    from dyad.runtime.partwise import resolve_parts
+
+    parts, why = resolve_parts(config.model_dir, getattr(args, "face_animator", None), getattr(args, "body_animator", None))
+    if set(parts.values()) == {"procedural"}:
+        log.warning("face and body run the procedural animator (%s); --face-animator/--body-animator learned runs %s", why or "model.json", config.model_dir)
         return None
     from dyad.models.skeleton import load_default_skeleton
     from dyad.runtime.learned_animator import load_learned_animator
 
-    return load_learned_animator(config, session, load_default_skeleton())
+    skeleton = load_default_skeleton()
+    animator = load_learned_animator(config, session, skeleton)
+    if "procedural" not in parts.values():
+        return animator
+    from dyad.runtime.partwise import PartwiseAnimator
+    from dyad.runtime.procedural import ProceduralAnimator
+
+    log.warning("face: %s, body: %s (%s)", parts["face"], parts["body"], why or "model.json")
+    return PartwiseAnimator(animator, ProceduralAnimator(skeleton, fps=session.timing.fps, seed=session.seed), parts["face"], parts["body"])
 
 
 def add_model_command(commands) -> None:
@@ -86,6 +107,10 @@ def add_model_command(commands) -> None:
     export = actions.add_parser("export", help="export the denoisers to DIR/onnx and check them against torch")
     export.add_argument("--model", type=Path, required=True, metavar="DIR")
     export.add_argument("--face-weights", choices=FACE_WEIGHTS, default=None)
+    reference = actions.add_parser("mel-reference", help="write DIR/mel_reference.json: the training corpus's speech log-mel statistics (per-person normalisation)")
+    reference.add_argument("--model", type=Path, required=True, metavar="DIR")
+    reference.add_argument("--data", type=Path, required=True, metavar="DIR", help="the corpus the model was trained on (InterAct layout)")
+    reference.add_argument("--takes", type=int, default=None, help="only the first N takes (speech statistics settle within minutes of audio)")
 
 
 def _export(folder: Path, face_weights: str | None) -> dict:
@@ -98,10 +123,41 @@ def _export(folder: Path, face_weights: str | None) -> dict:
         raise DyadError(str(error)) from None
 
 
+def _write_mel_reference(folder: Path, data: Path, takes: int | None = None) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from dyad.models.interact import DatasetError, load_interact
+    from dyad.runtime.mel_normalizer import REFERENCE_FILE, reference_from_features
+    from dyad.runtime.train_data import take_features
+
+    if not (folder / "model.json").is_file():
+        raise DyadError(f"--model {folder}: no model.json")
+    try:
+        dataset = load_interact(data)
+    except DatasetError as error:
+        raise DyadError(str(error)) from None
+    if takes is not None and takes < 1:
+        raise DyadError("--takes must be >= 1")
+    selected = dataset.takes[:takes]
+    mel, vad, rms = [], [], []
+    for take in tqdm(selected, desc="mel-reference", unit="take"):
+        f = take_features(take, data / "features", words=False)  # the live session's own features, cached
+        mel.append(f["mel"].reshape(-1, f["mel"].shape[-1]))
+        vad.append(f["vad"].reshape(-1))
+        rms.append(f["rms_db"].reshape(-1))
+    reference = reference_from_features(np.concatenate(mel), np.concatenate(vad), np.concatenate(rms))
+    (folder / REFERENCE_FILE).write_text(reference.to_json(f"speech frames of {data.name} ({len(selected)} takes)"), encoding="utf-8")
+    print(f"dyad: wrote {folder / REFERENCE_FILE} ({reference.frames} speech frames)")
+    return 0
+
+
 def run_model_command(args: argparse.Namespace) -> int:
     from dyad.models.model_dir import UNTRAINED_NOTE, init_model_dir
     from dyad.models.skeleton import load_default_skeleton
 
+    if args.model_command == "mel-reference":
+        return _write_mel_reference(args.model, args.data, args.takes)
     if args.model_command == "init":
         if args.word_dim < 1 or args.wav2vec_dim < 1:
             raise DyadError("--word-dim and --wav2vec-dim must be positive")

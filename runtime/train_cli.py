@@ -30,6 +30,10 @@ def add_train_commands(commands) -> None:
     corpus.add_argument("--minutes", type=float, required=True)
     corpus.add_argument("--out", type=Path, required=True, metavar="DIR")
     corpus.add_argument("--seed", type=int, default=0)
+    augment = commands.add_parser("augment", help="copy a corpus with its audio changed as real mics change voices (gain, EQ, bandwidth, room, noise)")
+    augment.add_argument("--data", type=Path, required=True, metavar="DIR", help="InterAct-layout corpus (e.g. from `dyad corpus`)")
+    augment.add_argument("--out", type=Path, required=True, metavar="DIR")
+    augment.add_argument("--seed", type=int, default=0)
     train = commands.add_parser("train", help="train the body, face or lip face model on an InterAct-layout dataset")
     train.add_argument("kind", choices=("body", "face", "face-lip"))
     train.add_argument("--data", type=Path, required=True, metavar="DIR", help="InterAct or Inter-X folder, or `dyad corpus` output (face-lip reads DIR/lip_acc/)")
@@ -185,4 +189,15 @@ def _run_data(args: argparse.Namespace) -> int:
     return run_data(args)
 
 
-TRAIN_COMMANDS = {"corpus": run_corpus, "train": run_train, "eval": _run_eval, "data": _run_data}
+def run_augment(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from dyad.runtime.augmentation import augment_corpus
+
+    with tqdm(unit="wav", desc="augment") as bar:
+        chains = augment_corpus(args.data, args.out, args.seed, lambda done, total: (setattr(bar, "total", total), bar.update(done - bar.n)))
+    print(f"dyad: wrote {args.out} ({len(chains)} WAVs augmented; the chain of each is in augmentation.json)")
+    return 0
+
+
+TRAIN_COMMANDS = {"corpus": run_corpus, "augment": run_augment, "train": run_train, "eval": _run_eval, "data": _run_data}

@@ -101,16 +101,22 @@ def test_two_mono_files_and_the_summary_line(tmp_path):
     assert "45 frames per person" in result.stdout
 
 
-def test_sessions_animate_with_the_bundled_model_unless_told_procedural(tmp_path):
+def test_sessions_animate_per_part_as_the_bundled_model_says_unless_told_otherwise(tmp_path):
+    """The bundled folder's model.json picks the animator per part from the real-voice numbers (both procedural
+    now); the flags run its learned networks, and --model procedural the rule-based animator alone."""
     audio = dialogue(1.5)
     wav = tmp_path / "d.wav"
     sf.write(wav, audio, RATE)
-    for flags, animator in (((), "learned"), (("--model", "procedural"), "procedural")):
-        out = tmp_path / animator
+    runs = (("default", (), "procedural"), ("learned", ("--face-animator", "learned", "--body-animator", "learned"), "learned"),
+            ("procedural", ("--model", "procedural"), "procedural"))  # fmt: skip
+    for name, flags, animator in runs:
+        out = tmp_path / name
         result = dyad("run", "--wav", str(wav), "--offline", "--quiet", "--out", str(out), *flags, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         summary = json.loads((out / "session.json").read_text())
         assert summary["animator"] == animator
+        if name == "default":
+            assert "procedural animator" in result.stderr and "real human voices" in result.stderr
     report = json.loads((tmp_path / "learned" / "session.json").read_text())["animator_report"]
     assert report["trained"] and Path(report["model_dir"]).name == "default_model"
     assert report["config"]["backend"] == "onnx"  # the bundled folder ships its ONNX export

@@ -151,7 +151,9 @@ def test_whisper_words_arrive_late_and_are_measured(tmp_path):
     counters = summary["counters"]
     assert counters["asr_segments"] >= 1 and counters["words_received"] >= 1
     lateness = summary["speech_features"]["words"]["word_lateness_ms"]
-    assert lateness["count"] == counters["words_received"] and lateness["mean"] > 200  # known only after the segment closed
+    # known only after the segment closed: at least one word waited for the 200 ms of silence that closes it (the tiny
+    # random Whisper places words anywhere inside its segment, so single words may be less late)
+    assert lateness["count"] == counters["words_received"] and lateness["max"] > 200
     assert summary["speech_features"]["words"]["source"] == "whisper"
 
 
