@@ -27,7 +27,7 @@ MODEL_BENCHES = {  # dyad.benchmarks.model_benches: add_<name>_args(parser), run
 MODEL_BENCH_MODULE = "dyad.benchmarks.model_benches"
 
 
-def add_bench_command(commands) -> None:
+def add_bench_command(commands) -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="latency and throughput benchmarks (JSON + PNG per device), README tables")
     kinds = bench.add_subparsers(dest="bench_command", required=True)
     latency = kinds.add_parser("latency", help="the demo dialogue in real time through the whole pipeline: latency, misses, compute by stage")
@@ -40,6 +40,7 @@ def add_bench_command(commands) -> None:
     report = kinds.add_parser("report", help="rewrite the README's benchmark tables from every result JSON")
     report.add_argument("--results", type=Path, default=RESULTS, metavar="DIR", help="results root holding <device>/*.json")
     report.add_argument("--readme", type=Path, default=README, metavar="PATH", help="README with the bench-table markers")
+    return bench
 
 
 def _model_bench(name: str, argv: list[str]) -> int:

@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 from dyad.benchmarks.session_latency import DEFAULT_RESULTS, device_name
-from dyad.runtime.cli import demo_audio_path
+from dyad.runtime.assets import demo_audio_path
 from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.frames import FrameBundle
 from dyad.runtime.session import Session
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
 GROWTH_LIMIT_MB = 50.0
 _PAGE = os.sysconf("SC_PAGE_SIZE")

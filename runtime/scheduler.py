@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from dyad.runtime.animator import AnimationWindow, Animator, is_out_of_memory
+from dyad.runtime.frames import AnimationWindow
+from dyad.runtime.animate.animator import Animator, is_out_of_memory
 from dyad.runtime.config import TimingConfig
-from dyad.runtime.features import FeatureTimeline
+from dyad.runtime.frontend.features import FeatureTimeline
 from dyad.runtime.frame_store import FrameStore
 from dyad.runtime.frames import ControlState
 from dyad.runtime.stats import SessionStats

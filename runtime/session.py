@@ -24,23 +24,23 @@ import numpy as np
 import torch
 
 from dyad.models.skeleton import Skeleton, load_default_skeleton
-from dyad.runtime.animator import Animator
-from dyad.runtime.audio_source import AudioSource
+from dyad.runtime.animate.animator import Animator
+from dyad.runtime.audio.source import AudioSource
 from dyad.runtime.clock import Clock, MonotonicClock, SimulatedClock
 from dyad.runtime.config import SessionConfig
-from dyad.runtime.control import ControlHub
+from dyad.runtime.io.control_hub import ControlHub
 from dyad.runtime.emitter import Emitter
-from dyad.runtime.fallback import Fallback
-from dyad.runtime.features import FeatureTimeline
+from dyad.runtime.animate.fallback import Fallback
+from dyad.runtime.frontend.features import FeatureTimeline
 from dyad.runtime.frame_store import FrameStore
 from dyad.runtime.frames import AudioChunk, FrameBundle, TranscriptLine
-from dyad.runtime.frontend import AudioFrontEnd
+from dyad.runtime.frontend.front_end import AudioFrontEnd
 from dyad.runtime.logs import HealthReporter
-from dyad.runtime.procedural import ProceduralAnimator
-from dyad.runtime.recording import Recording
+from dyad.runtime.animate.procedural import ProceduralAnimator
+from dyad.runtime.io.recording import Recording
 from dyad.runtime.scheduler import Scheduler
-from dyad.runtime.speech import SpeechFeatures
-from dyad.runtime.sinks import Sink, SinkSet, sink_from_url
+from dyad.runtime.speech.speech_features import SpeechFeatures
+from dyad.runtime.io.sinks import Sink, SinkSet, sink_from_url
 from dyad.runtime.stats import SessionStats
 
 log = logging.getLogger("dyad.session")

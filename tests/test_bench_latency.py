@@ -10,7 +10,7 @@ import pytest
 from model_fixtures import tiny_model_dir
 
 from dyad.benchmarks.report import END, START
-from dyad.runtime.cli import main
+from dyad.runtime.cli.main import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
 LEGACY = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "cpu-amd-epyc-2cores"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from dyad.benchmarks.session_latency import device_name, main
+from dyad.benchmarks.latency_bench import main
+from dyad.benchmarks.session_latency import device_name
 
 
 def test_session_latency_benchmark_writes_json_and_png(tmp_path):

@@ -17,10 +17,10 @@ import zmq
 from pythonosc.udp_client import SimpleUDPClient
 
 from dyad.runtime.config import SessionConfig, TimingConfig
-from dyad.runtime.control import MalformedControl, UnknownControl, parse_json, parse_osc
+from dyad.runtime.io.control import MalformedControl, UnknownControl, parse_json, parse_osc
 from dyad.runtime.frames import ControlState
 from dyad.runtime.session import Session
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from engine_receivers import free_port
 from session_fixtures import write_dialogue
 

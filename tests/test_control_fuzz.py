@@ -23,24 +23,24 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from dyad.models.skeleton import load_default_skeleton
-from dyad.runtime.control import (
+from dyad.runtime.io.control import (
     FIELDS,
     MAX_TEXT_CHARS,
     Command,
     ControlBindings,
-    ControlHub,
     MalformedControl,
     UnknownControl,
     check_budget,
     parse_json,
     parse_osc,
 )
-from dyad.runtime.control_listeners import OscListener, ZmqListener, _dispatch
+from dyad.runtime.io.control_hub import ControlHub
+from dyad.runtime.io.control_listeners import OscListener, ZmqListener, _dispatch
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
-from dyad.runtime.net_policy import NetworkPolicy
-from dyad.runtime.recording import Recording
-from dyad.runtime.sinks import SinkSet, sink_from_url
+from dyad.runtime.config import NetworkPolicy
+from dyad.runtime.io.recording import Recording
+from dyad.runtime.io.sinks import SinkSet, sink_from_url
 from engine_receivers import free_port
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

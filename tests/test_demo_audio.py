@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from dyad.runtime.demo_audio import SCRIPT, default_demo_path, read_transcript, transcript_path
+from dyad.runtime.offline.demo_audio import SCRIPT, default_demo_path, read_transcript, transcript_path
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_regenerating_is_deterministic_and_matches_the_asset(tmp_path, asset):
     outputs = []
     for run in ("a", "b"):
         out = tmp_path / run / "demo.wav"
-        cmd = [sys.executable, "-m", "dyad.runtime.demo_audio", "--out", str(out), "--lines", "4"]
+        cmd = [sys.executable, "-m", "dyad.runtime.offline.demo_audio", "--out", str(out), "--lines", "4"]
         subprocess.run(cmd, check=True, capture_output=True, timeout=60)
         outputs.append((out.read_bytes(), transcript_path(out).read_text(encoding="utf-8")))
     assert outputs[0] == outputs[1]

@@ -8,7 +8,7 @@ import numpy as np
 
 from dyad.runtime.clock import MonotonicClock, SimulatedClock
 from dyad.runtime.emitter import Emitter
-from dyad.runtime.fallback import Fallback
+from dyad.runtime.animate.fallback import Fallback
 from dyad.runtime.frame_store import FrameStore
 from dyad.runtime.frames import PersonPose
 from dyad.runtime.stats import SessionStats

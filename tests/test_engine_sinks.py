@@ -23,7 +23,7 @@ from dyad.models.arkit import ARKIT_NAMES, LIVE_LINK_NAMES
 from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.session import Session
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from engine_receivers import (
     OscDump,
     PythonOscServer,

@@ -25,7 +25,7 @@ import numpy as np
 
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.session import Session
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from session_fixtures import write_dialogue
 
 ASOUNDRC = """
@@ -44,7 +44,7 @@ pcm.dyadrc {{
 
 SCRIPT = r"""
 import json, os, sys, time
-from dyad.runtime.mic_source import MicrophoneSource
+from dyad.runtime.audio.mic_source import MicrophoneSource
 
 infile = sys.argv[1]
 src = MicrophoneSource("dyadrc", sample_rate=16000, latency=0.1, max_queue_ms=200)

@@ -15,7 +15,7 @@ import soundfile as sf
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.session import Session
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from session_fixtures import dialogue
 
 RATE = 16000

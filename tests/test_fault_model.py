@@ -17,11 +17,11 @@ import torch
 
 from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.config import SessionConfig
-from dyad.runtime.learned_animator import load_learned_animator
-from dyad.runtime.learned_config import LearnedConfig
+from dyad.runtime.animate.learned_animator import load_learned_animator
+from dyad.runtime.animate.learned_config import LearnedConfig
 from dyad.runtime.session import Session
-from dyad.runtime.step_policy import StepPolicy
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.animate.step_policy import StepPolicy
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from model_fixtures import tiny_model_dir
 from session_fixtures import write_dialogue
 

@@ -18,9 +18,9 @@ from dyad.adapters.zmq_pub import ZmqPublisher
 from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.frames import FrameBundle
-from dyad.runtime.procedural import ProceduralAnimator
+from dyad.runtime.animate.procedural import ProceduralAnimator
 from dyad.runtime.session import Session
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from engine_receivers import free_port
 from session_fixtures import write_dialogue
 

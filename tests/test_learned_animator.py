@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 
 from dyad.models.skeleton import load_default_skeleton
-from dyad.runtime.animator import AnimationWindow, PersonFeatures
+from dyad.runtime.frames import AnimationWindow, PersonFeatures
 from dyad.runtime.config import MelConfig, SessionConfig, TimingConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState, PersonPose
-from dyad.runtime.learned_animator import initial_placement, load_learned_animator
-from dyad.runtime.learned_config import LearnedConfig
-from dyad.runtime.procedural import Placement
+from dyad.runtime.animate.learned_animator import initial_placement, load_learned_animator
+from dyad.runtime.animate.learned_config import LearnedConfig
+from dyad.runtime.animate.procedural import Placement
 from dyad.runtime.session import Session
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from model_fixtures import WAV2VEC_DIM, WORD_DIM, tiny_model_dir
 from session_fixtures import write_dialogue
 

@@ -12,7 +12,7 @@ import sys
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.logs import configure_logging
 from dyad.runtime.session import Session
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from session_fixtures import write_dialogue
 
 

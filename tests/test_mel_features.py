@@ -7,8 +7,8 @@ import torch
 import torchaudio
 
 from dyad.runtime.config import MelConfig
-from dyad.runtime.features import FeatureTimeline, FrameFeatureBuilder, frame_start_sample
-from dyad.runtime.mel import LOG_FLOOR, StreamingMel
+from dyad.runtime.frontend.features import FeatureTimeline, FrameFeatureBuilder, frame_start_sample
+from dyad.runtime.frontend.mel import LOG_FLOOR, StreamingMel
 
 RATE = 16000
 

@@ -23,10 +23,10 @@ import numpy as np
 import pytest
 
 from dyad.runtime.frames import AudioChunk
-from dyad.runtime.mic_devices import format_device_table
-from dyad.runtime.mic_source import capture_ns_from_time_info
-from dyad.runtime.pairer import Pairer
-from dyad.runtime.resample import resample_all
+from dyad.runtime.audio.mic_devices import format_device_table
+from dyad.runtime.audio.mic_source import capture_ns_from_time_info
+from dyad.runtime.audio.pairer import Pairer
+from dyad.runtime.audio.resample import resample_all
 
 RATE = 16000
 SECONDS = 3.0
@@ -49,8 +49,8 @@ CAPTURE = r"""
 import json, sys, time
 import numpy as np
 from dyad.runtime.errors import DyadError
-from dyad.runtime.mic_source import MicrophoneSource
-from dyad.runtime.mic_devices import list_input_devices, format_device_table
+from dyad.runtime.audio.mic_source import MicrophoneSource
+from dyad.runtime.audio.mic_devices import list_input_devices, format_device_table
 
 out_dir = sys.argv[1]
 result = {"devices": [d["name"] for d in list_input_devices()], "table": format_device_table()}

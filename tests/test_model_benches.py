@@ -20,11 +20,11 @@ from dyad.models.diffusion import randn
 from dyad.models.generator import DyadGenerator, DyadInputs
 from dyad.models.model_dir import init_model_dir, load_model_dir
 from dyad.models.skeleton import load_default_skeleton
-from dyad.runtime.animator import AnimationWindow
+from dyad.runtime.frames import AnimationWindow
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
-from dyad.runtime.learned_animator import LearnedAnimator
-from dyad.runtime.learned_config import LearnedConfig
+from dyad.runtime.animate.learned_animator import LearnedAnimator
+from dyad.runtime.animate.learned_config import LearnedConfig
 from model_fixtures import WAV2VEC_DIM, tiny_body, tiny_face
 
 PNG = b"\x89PNG\r\n\x1a\n"

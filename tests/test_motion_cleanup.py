@@ -10,10 +10,10 @@ import pytest
 from dyad.models.pose import apply_yaw, yaw_of
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
-from dyad.runtime.learned_config import LearnedConfig
-from dyad.runtime.motion_filter import OneEuroConfig, smooth_new_frames
-from dyad.runtime.procedural import Placement
-from dyad.runtime.root_anchor import AnchorConfig, anchor_roots
+from dyad.runtime.animate.learned_config import LearnedConfig
+from dyad.runtime.animate.motion_filter import OneEuroConfig, smooth_new_frames
+from dyad.runtime.animate.procedural import Placement
+from dyad.runtime.animate.root_anchor import AnchorConfig, anchor_roots
 
 FPS = 30
 

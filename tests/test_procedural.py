@@ -10,9 +10,9 @@ import pytest
 from dyad.models.arkit import NUM_LIVE_LINK, index_of
 from dyad.models.pose import end_site_positions, forward_kinematics
 from dyad.models.skeleton import load_default_skeleton
-from dyad.runtime.animator import AnimationWindow, PersonFeatures
+from dyad.runtime.frames import AnimationWindow, PersonFeatures
 from dyad.runtime.frames import ControlState, PersonPose
-from dyad.runtime.procedural import ProceduralAnimator
+from dyad.runtime.animate.procedural import ProceduralAnimator
 
 FPS = 30
 N_MELS = 40

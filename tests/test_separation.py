@@ -15,7 +15,8 @@ import pytest
 
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import AudioChunk
-from dyad.runtime.separation import CrosstalkCanceller, SeparationConfig, StreamingSeparator
+from dyad.runtime.config import SeparationConfig
+from dyad.runtime.frontend.separation import CrosstalkCanceller, StreamingSeparator
 from speech_fixtures import espeak_available, room_filter, synthesize
 
 pytestmark = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")

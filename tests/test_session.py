@@ -16,7 +16,7 @@ from dyad.adapters.livelink_csv import read_livelink_csv
 from dyad.adapters.timing_csv import read_timing_csv
 from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.session import Session
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from engine_receivers import free_port
 from session_fixtures import write_dialogue
 
@@ -113,7 +113,7 @@ class SlowAnimator:
 
 def test_slow_animator_misses_are_counted_and_fallbacks_sent_on_time(dialogue_wav, tmp_path):
     from dyad.models.skeleton import load_default_skeleton
-    from dyad.runtime.procedural import ProceduralAnimator
+    from dyad.runtime.animate.procedural import ProceduralAnimator
 
     slow = SlowAnimator(ProceduralAnimator(load_default_skeleton(), fps=FPS, seed=0), stall_s=0.3)
     result = run_session(dialogue_wav, 3, offline=False, out=tmp_path, animator=slow)

@@ -14,8 +14,8 @@ from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.session import Session
-from dyad.runtime.sinks import sink_from_url
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.io.sinks import sink_from_url
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from engine_receivers import free_port
 from session_fixtures import write_dialogue
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from dyad.models.skeleton import load_default_skeleton
-from dyad.runtime.cli import demo_audio_path, demo_transcript_path
+from dyad.runtime.assets import demo_audio_path, demo_transcript_path
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.frames import TranscriptLine
-from dyad.runtime.procedural import ProceduralAnimator
+from dyad.runtime.animate.procedural import ProceduralAnimator
 from dyad.runtime.session import Session
-from dyad.runtime.speech_config import SpeechFeaturesConfig
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.config import SpeechFeaturesConfig
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from session_fixtures import write_dialogue
 import tiny_checkpoints
 

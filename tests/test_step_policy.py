@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dyad.runtime.step_policy import StepPolicy
+from dyad.runtime.animate.step_policy import StepPolicy
 
 
 def feed(policy: StepPolicy, times_ms: list[float], start: int = 0) -> list:

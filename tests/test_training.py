@@ -13,9 +13,9 @@ from dyad.models.arkit import index_of
 from dyad.models.interact import load_interact
 from dyad.models.model_dir import load_model_dir
 from dyad.models.visemes import TimedPhoneme, viseme_track
-from dyad.runtime.cli import main
-from dyad.runtime.corpus import write_corpus
-from dyad.runtime.espeak_timing import synthesize
+from dyad.runtime.cli.main import main
+from dyad.runtime.offline.corpus import write_corpus
+from dyad.runtime.offline.espeak_timing import synthesize
 
 
 def test_espeak_phoneme_timing_covers_the_audio_and_marks_stress() -> None:

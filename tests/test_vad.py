@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dyad.runtime.errors import DyadError
-from dyad.runtime.vad import WINDOW, DyadVad, VadConfig
+from dyad.runtime.frontend.vad import WINDOW, DyadVad, VadConfig
 from speech_fixtures import espeak_available, synthesize
 
 pytestmark = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")

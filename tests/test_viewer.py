@@ -18,11 +18,11 @@ from browser import HeadlessChromium
 from engine_receivers import free_port
 from dyad.adapters.view_server import THREE_BUILD, ViewServer
 from dyad.models.skeleton import load_default_skeleton
-from dyad.runtime.cli import demo_audio_path
+from dyad.runtime.assets import demo_audio_path
 from dyad.runtime.config import SessionConfig
-from dyad.runtime.render import load_recording, render
+from dyad.runtime.offline.render import load_recording, render
 from dyad.runtime.session import Session
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
 needs_browser = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed (./dev.sh installs it)")
 

@@ -24,9 +24,9 @@ from dyad.models.local_checkpoints import CheckpointError
 from dyad.models.wav2vec2 import TORCHAUDIO_CONFIG, TORCHAUDIO_WEIGHTS, load_wav2vec2
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
-from dyad.runtime.features import frame_start_sample
-from dyad.runtime.speech import SpeechFeatures
-from dyad.runtime.speech_config import SpeechFeaturesConfig
+from dyad.runtime.frontend.features import frame_start_sample
+from dyad.runtime.speech.speech_features import SpeechFeatures
+from dyad.runtime.config import SpeechFeaturesConfig
 from dyad.runtime.stats import SessionStats
 from session_fixtures import dialogue
 import tiny_checkpoints

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dyad.runtime.audio_source import AudioSource, ChunkQueue, sanitize
+from dyad.runtime.audio.source import AudioSource, ChunkQueue, sanitize
 from dyad.runtime.clock import SimulatedClock
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import AudioChunk
-from dyad.runtime.resample import ChunkResampler, StreamResampler, expected_length
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.resample import ChunkResampler, StreamResampler, expected_length
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
 RATE = 16000
 

@@ -16,7 +16,7 @@ import pytest
 from dyad.models.local_checkpoints import CheckpointError
 from dyad.models.whisper_asr import WhisperWordRecognizer
 from dyad.runtime.stats import SessionStats
-from dyad.runtime.whisper_words import VadSegmenter, WhisperASR
+from dyad.runtime.speech.whisper_words import VadSegmenter, WhisperASR
 from session_fixtures import dialogue
 import tiny_checkpoints
 

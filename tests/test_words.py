@@ -16,8 +16,8 @@ from dyad.models.local_checkpoints import CheckpointError
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import TranscriptLine
 from dyad.runtime.stats import SessionStats
-from dyad.runtime.word_features import WordFeatures
-from dyad.runtime.words import ExternalTranscriptASR, TimedLine, TimedWord, TranscriptFileASR, spread_words
+from dyad.runtime.speech.word_features import WordFeatures
+from dyad.runtime.speech.words import ExternalTranscriptASR, TimedLine, TimedWord, TranscriptFileASR, spread_words
 
 FPS = 30
 NO_AUDIO = (np.zeros((0, 2), np.float32), np.zeros(0, np.int64), np.zeros((0, 2), np.float32))
@@ -124,7 +124,7 @@ def test_transcript_file_errors(tmp_path):
 
 
 def test_bundled_demo_transcript_is_valid():
-    from dyad.runtime.cli import demo_transcript_path
+    from dyad.runtime.assets import demo_transcript_path
 
     stats = SessionStats()
     TranscriptFileASR(demo_transcript_path(), stats)

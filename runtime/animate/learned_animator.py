@@ -39,21 +39,22 @@ from dyad.models.arkit import ANGLE_RANGE, ARKIT_SLICE, HEAD_EYE_SLICE, NUM_LIVE
 from dyad.models.body_repr import DELTA_COLUMNS, decode_body, encode_body
 from dyad.models.checkpoint import ModelLoadError, check_skeleton
 from dyad.models.generator import DyadGenerator, DyadInputs, DyadOutputs
-from dyad.models.model_config import ACTIONS
+from dyad.models.actions import ACTIONS
 from dyad.models.model_dir import LoadedModels, load_model_dir, onnx_denoisers
 from dyad.models.pose import yaw_of
 from dyad.models.skeleton import Skeleton
-from dyad.runtime.animator import AnimationWindow, PersonFeatures, is_out_of_memory
+from dyad.runtime.frames import AnimationWindow, PersonFeatures
+from dyad.runtime.animate.animator import is_out_of_memory
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState, PersonPose
-from dyad.runtime.learned_config import LearnedConfig
-from dyad.runtime.mel import LOG_FLOOR
-from dyad.runtime.motion_filter import smooth_new_frames
-from dyad.runtime.procedural import Placement
-from dyad.runtime.root_anchor import anchor_roots
+from dyad.runtime.animate.learned_config import LearnedConfig
+from dyad.runtime.frontend.mel import LOG_FLOOR
+from dyad.runtime.animate.motion_filter import smooth_new_frames
+from dyad.runtime.animate.procedural import Placement
+from dyad.runtime.animate.root_anchor import anchor_roots
 from dyad.runtime.stats import SessionStats
-from dyad.runtime.step_policy import StepPolicy
+from dyad.runtime.animate.step_policy import StepPolicy
 
 log = logging.getLogger("dyad.learned")
 

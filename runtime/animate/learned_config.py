@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dyad.runtime.errors import DyadError
-from dyad.runtime.motion_filter import OneEuroConfig
-from dyad.runtime.root_anchor import AnchorConfig
+from dyad.runtime.animate.motion_filter import OneEuroConfig
+from dyad.runtime.animate.root_anchor import AnchorConfig
 
 BACKENDS = ("torch", "onnx")
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?")

@@ -46,13 +46,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from dyad.models.actions import ACTIONS
 from dyad.models.arkit import LIVE_LINK_NAMES, NUM_LIVE_LINK
 from dyad.models.rotations import axis_angle_to_matrix, quaternion_to_axis_angle
 from dyad.models.skeleton import Skeleton
-from dyad.runtime.animator import AnimationWindow
+from dyad.runtime.frames import AnimationWindow
 from dyad.runtime.frames import ControlState, PersonPose
 
-ACTIONS = ("stand", "sit", "walk")
 SILENCE_DB = -100.0
 _M64 = (1 << 64) - 1
 _BLINK, _GAZE, _NOD, _BEAT, _NOISE = 1, 2, 3, 4, 5  # random streams

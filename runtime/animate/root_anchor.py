@@ -27,7 +27,7 @@ import numpy as np
 
 from dyad.models.pose import apply_yaw, remove_yaw, yaw_of
 from dyad.runtime.frames import ControlState
-from dyad.runtime.procedural import Placement
+from dyad.runtime.animate.procedural import Placement
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import logging
 
 from dyad.runtime.errors import DyadError
 
-log = logging.getLogger("dyad.runtime.mic_source")
+log = logging.getLogger("dyad.runtime.audio.mic_source")
 
 DeviceSpec = int | str
 

@@ -40,13 +40,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dyad.runtime.audio_source import SESSION_CHANNELS, ChunkQueue
+from dyad.runtime.audio.source import SESSION_CHANNELS, ChunkQueue
 from dyad.runtime.clock import Clock, MonotonicClock
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import AudioChunk
-from dyad.runtime.mic_devices import _find_device, _pick_rate, _sounddevice
-from dyad.runtime.pairer import Pairer
-from dyad.runtime.resample import ChunkResampler
+from dyad.runtime.audio.mic_devices import _find_device, _pick_rate, _sounddevice
+from dyad.runtime.audio.pairer import Pairer
+from dyad.runtime.audio.resample import ChunkResampler
 
 log = logging.getLogger(__name__)
 

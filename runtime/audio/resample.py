@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dyad.runtime.audio_source import sanitize
+from dyad.runtime.audio.source import sanitize
 from dyad.runtime.frames import AudioChunk
 
 QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")

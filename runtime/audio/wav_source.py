@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dyad.runtime.audio_source import SESSION_CHANNELS, ChunkQueue, samples_to_ns, sanitize
+from dyad.runtime.audio.source import SESSION_CHANNELS, ChunkQueue, samples_to_ns, sanitize
 from dyad.runtime.clock import Clock, MonotonicClock, SimulatedClock
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import AudioChunk
-from dyad.runtime.resample import resample_all
+from dyad.runtime.audio.resample import resample_all
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ METRICS = ("lip_max_sq", "lip_mse", "fdd_signed", "fdd_abs", "beat_align", "beat
            "distance_error_cm", "distance_plausible", "facing_error_deg")  # fmt: skip
 
 
-def add_eval_command(commands) -> None:
+def register(commands) -> None:
     ev = commands.add_parser("eval", help="score an animator on held-out dialogues (lip error, FDD, beats, diversity, jerk, ...)")
     ev.add_argument("--data", type=Path, required=True, metavar="DIR", help="InterAct-layout folder of held-out sequences")
     ev.add_argument("--model", default="procedural", metavar="DIR|procedural")
@@ -38,6 +38,7 @@ def add_eval_command(commands) -> None:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--takes", type=int, default=None, help="only the first N sequences (quick tables)")
     ev.add_argument("--out", type=Path, default=None, metavar="FILE.json")
+    ev.set_defaults(handler=run_eval)
 
 
 def _animator(model: str, steps: int, face_weights: str | None, session, skeleton):
@@ -45,8 +46,8 @@ def _animator(model: str, steps: int, face_weights: str | None, session, skeleto
         return None
     from dyad.models.checkpoint import ModelLoadError
     from dyad.models.model_dir import load_model_dir
-    from dyad.runtime.learned_animator import LearnedAnimator
-    from dyad.runtime.learned_config import LearnedConfig
+    from dyad.runtime.animate.learned_animator import LearnedAnimator
+    from dyad.runtime.animate.learned_config import LearnedConfig
 
     try:
         models = load_model_dir(model, face_weights)
@@ -60,7 +61,7 @@ def _animator(model: str, steps: int, face_weights: str | None, session, skeleto
 def _session_config(take, actions: tuple[str, str], facing: bool, seed: int):
     from dyad.runtime.config import SessionConfig
     from dyad.runtime.frames import ControlState
-    from dyad.runtime.speech_config import DEFAULT_BERT, SpeechFeaturesConfig
+    from dyad.runtime.config import DEFAULT_BERT, SpeechFeaturesConfig
 
     speech = SpeechFeaturesConfig(bert=DEFAULT_BERT, asr=f"file:{take.transcript}") if take.transcript else SpeechFeaturesConfig()
     return SessionConfig(offline=True, seed=seed, speech=speech, controls=ControlState(actions=actions, facing=facing), status_interval_s=0.0)
@@ -68,10 +69,10 @@ def _session_config(take, actions: tuple[str, str], facing: bool, seed: int):
 
 def run_take(take, model: str, steps: int, face_weights: str | None, seed: int, skeleton):
     """Offline session over the take's WAVs -> (roots [2,T,3], rotations [2,T,J,3], face [2,T,61])."""
-    from dyad.models.model_config import ACTIONS
+    from dyad.models.actions import ACTIONS
     from dyad.runtime.session import Session
-    from dyad.runtime.train_data import infer_actions
-    from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+    from dyad.runtime.offline.train_data import infer_actions
+    from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
     labels = infer_actions(take.roots, skeleton.rest_root_height, take.fps)
     actions = tuple(ACTIONS[int(np.bincount(row, minlength=3).argmax())] for row in labels)
@@ -116,7 +117,7 @@ def score_take(take, feats: dict, pred: tuple, skeleton, mesh=None) -> dict[str,
 
 def evaluate(data: Path, model: str, steps: int, face_weights: str | None, seed: int, mesh=None, progress=None, takes: int | None = None) -> dict:
     from dyad.models.interact import DatasetError, load_interact
-    from dyad.runtime.train_data import take_features
+    from dyad.runtime.offline.train_data import take_features
 
     try:
         dataset = load_interact(data)

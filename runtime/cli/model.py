@@ -20,7 +20,7 @@ from pathlib import Path
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
 from dyad.models.bundled import DEFAULT_MODEL_DIR
-from dyad.runtime.learned_config import BACKENDS, FACE_WEIGHTS, MAX_STEPS, LearnedConfig
+from dyad.runtime.animate.learned_config import BACKENDS, FACE_WEIGHTS, MAX_STEPS, LearnedConfig
 
 
 PROCEDURAL = "procedural"  # `--model procedural`: the rule-based animator alone
@@ -68,12 +68,12 @@ def build_animator(args: argparse.Namespace, session: SessionConfig):
     if config is None:
         return None
     from dyad.models.skeleton import load_default_skeleton
-    from dyad.runtime.learned_animator import load_learned_animator
+    from dyad.runtime.animate.learned_animator import load_learned_animator
 
     return load_learned_animator(config, session, load_default_skeleton())
 
 
-def add_model_command(commands) -> None:
+def register(commands) -> None:
     model = commands.add_parser("model", help="write (untrained) or export learned model folders")
     actions = model.add_subparsers(dest="model_command", required=True)
     init = actions.add_parser("init", help="write an UNTRAINED model folder (random weights) to exercise the learned path")
@@ -86,6 +86,7 @@ def add_model_command(commands) -> None:
     export = actions.add_parser("export", help="export the denoisers to DIR/onnx and check them against torch")
     export.add_argument("--model", type=Path, required=True, metavar="DIR")
     export.add_argument("--face-weights", choices=FACE_WEIGHTS, default=None)
+    model.set_defaults(handler=run_model_command)
 
 
 def _export(folder: Path, face_weights: str | None) -> dict:

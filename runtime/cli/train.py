@@ -1,4 +1,4 @@
-"""`dyad corpus`, `dyad train body|face|face-lip`: the training half of the command line.
+"""`dyad train body|face|face-lip`: the training half of the command line (with `dyad corpus` and `dyad eval`).
 
     dyad corpus --minutes 15 --out data/synth            synthetic dialogues, InterAct layout
     dyad train body --data data/synth --out models/mine  resumes from models/mine/training/ if a run is there
@@ -21,13 +21,7 @@ from dyad.runtime.errors import DyadError
 SIZES = {"small": (64, 3), "default": (128, 4)}  # width, layers
 
 
-def add_train_commands(commands) -> None:
-    from dyad.runtime.eval_cli import add_eval_command
-
-    corpus = commands.add_parser("corpus", help="write a synthetic two-person dialogue corpus (InterAct layout)")
-    corpus.add_argument("--minutes", type=float, required=True)
-    corpus.add_argument("--out", type=Path, required=True, metavar="DIR")
-    corpus.add_argument("--seed", type=int, default=0)
+def register(commands) -> None:
     train = commands.add_parser("train", help="train the body, face or lip face model on an InterAct-layout dataset")
     train.add_argument("kind", choices=("body", "face", "face-lip"))
     train.add_argument("--data", type=Path, required=True, metavar="DIR", help="InterAct-layout folder (e.g. from `dyad corpus`)")
@@ -44,19 +38,7 @@ def add_train_commands(commands) -> None:
     train.add_argument("--restart", action="store_true", help="ignore a saved training state and start over")
     train.add_argument("--val-takes", type=int, default=2, help="sequences held out for the validation curve")
     train.add_argument("--max-mismatch-s", type=float, default=0.5, help="largest length difference between streams that is trimmed, not refused")
-    add_eval_command(commands)
-
-
-def run_corpus(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from dyad.runtime.corpus import write_corpus
-
-    with tqdm(total=round(args.minutes * 60), unit="s", desc="corpus") as bar:
-        takes = write_corpus(args.out, args.minutes, args.seed, progress=lambda done, _: bar.update(round(done) - bar.n))
-    seconds = sum(t["seconds"] for t in takes)
-    print(f"dyad: wrote {len(takes)} dialogues ({seconds / 60:.1f} min) to {args.out}")
-    return 0
+    train.set_defaults(handler=run_train)
 
 
 def _load(args: argparse.Namespace):
@@ -72,7 +54,7 @@ def _sequences(args: argparse.Namespace, dataset, split):
     from tqdm import tqdm
 
     from dyad.models.interact import DatasetError
-    from dyad.runtime.train_data import build_sequences
+    from dyad.runtime.offline.train_data import build_sequences
 
     try:
         with tqdm(total=len(dataset.takes), desc="features", unit="take") as bar:
@@ -165,12 +147,3 @@ def write_manifest(folder: Path, command: str) -> None:
         "note": "trained by `dyad train`; see MODEL_CARD.md when present",
     })  # fmt: skip
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-
-
-def _run_eval(args: argparse.Namespace) -> int:
-    from dyad.runtime.eval_cli import run_eval
-
-    return run_eval(args)
-
-
-TRAIN_COMMANDS = {"corpus": run_corpus, "train": run_train, "eval": _run_eval}

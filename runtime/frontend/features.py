@@ -10,7 +10,7 @@ Per frame and person:
 Finished frames go into a bounded ring (`FeatureTimeline`) so a two-hour
 session holds constant memory.
 
-When the learned speech features are on (runtime/speech.py), a frame is also
+When the learned speech features are on (runtime/speech/speech_features.py), a frame is also
 held until its Wav2Vec2 features exist, and it takes the word features known
 at the moment it is finished (`extras`); a finished frame is never rewritten.
 """
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dyad.runtime.animator import PersonFeatures
-from dyad.runtime.mel import LOG_FLOOR
+from dyad.runtime.frames import PersonFeatures
+from dyad.runtime.frontend.mel import LOG_FLOOR
 
 SILENCE_DB = -100.0
 
@@ -130,7 +130,7 @@ class FrameFeatureBuilder:
         self._vad_probs: list[np.ndarray] = []  # pending VAD windows, [people] each
         self._vad_first = 0
         self._last_vad = np.zeros(people, dtype=np.float32)
-        # Learned streams (runtime/speech.py): `ready(frame) -> bool` holds a frame until they
+        # Learned streams (runtime/speech/speech_features.py): `ready(frame) -> bool` holds a frame until they
         # exist, `take(frame) -> dict` gives its wav2vec / words / no_text. None: off.
         self.extras = None
 

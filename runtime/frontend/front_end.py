@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from dyad.runtime.config import SessionConfig
-from dyad.runtime.features import FeatureTimeline, FrameFeatureBuilder
+from dyad.runtime.frontend.features import FeatureTimeline, FrameFeatureBuilder
 from dyad.runtime.frames import AudioChunk
-from dyad.runtime.mel import StreamingMel
-from dyad.runtime.separation import StreamingSeparator
+from dyad.runtime.frontend.mel import StreamingMel
+from dyad.runtime.frontend.separation import StreamingSeparator
 from dyad.runtime.stats import SessionStats
-from dyad.runtime.vad import WINDOW as VAD_WINDOW
-from dyad.runtime.vad import DyadVad
+from dyad.runtime.frontend.vad import WINDOW as VAD_WINDOW
+from dyad.runtime.frontend.vad import DyadVad
 
 
 class AudioFrontEnd:
@@ -40,7 +40,7 @@ class AudioFrontEnd:
             mel_n_fft=config.mel.n_fft,
             vad_window=VAD_WINDOW,
         )
-        self.speech = speech  # runtime.speech.SpeechFeatures (Wav2Vec2, words) or None
+        self.speech = speech  # runtime.speech.speech_features.SpeechFeatures (Wav2Vec2, words) or None
         self.builder.extras = speech
         self.next_sample = 0  # absolute index of the next input sample expected
         self.first_capture_ns: int | None = None

@@ -40,48 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dyad.runtime.config import SeparationConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import AudioChunk
-
-
-@dataclass(frozen=True)
-class SeparationConfig:
-    enabled: bool = True
-    sample_rate: int = 16000
-    block: int = 256  # samples per block = partition size = added latency
-    filter_len: int = 1024  # taps; must cover bleed delay + most of the room tail
-    step_size: float = 0.5  # NLMS step, normalised per bin by the reference energy in the filter span
-    regularisation: float = 0.2  # x mean reference power per bin: quiet bins adapt slowly instead of noisily
-    power_smoothing: float = 0.5  # per-bin reference power estimate, per block
-    level_smoothing: float = 0.5  # mic level smoothing for the dominance test, per block
-    coherence_smoothing: float = 0.7  # cross-spectra smoothing for the predictability test
-    dominance_db: float = 4.0  # partner mic must exceed own mic by this to adapt
-    coherence_threshold: float = 0.5  # min share of own mic explained by partner mic
-    silence_dbfs: float = -60.0  # partner quieter than this: nothing to learn from
-
-    def validate(self) -> SeparationConfig:
-        checks = (
-            ("sample_rate", self.sample_rate > 0, "must be > 0"),
-            ("block", self.block >= 16, "must be >= 16"),
-            ("filter_len", self.filter_len >= self.block and self.filter_len % self.block == 0,
-             "must be a positive multiple of block"),
-            ("step_size", 0.0 < self.step_size < 2.0, "must be in (0, 2)"),
-            ("regularisation", self.regularisation >= 0.0, "must be >= 0"),
-            ("power_smoothing", 0.0 <= self.power_smoothing < 1.0, "must be in [0, 1)"),
-            ("level_smoothing", 0.0 <= self.level_smoothing < 1.0, "must be in [0, 1)"),
-            ("coherence_smoothing", 0.0 <= self.coherence_smoothing < 1.0, "must be in [0, 1)"),
-            ("dominance_db", self.dominance_db >= 0.0, "must be >= 0"),
-            ("coherence_threshold", 0.0 <= self.coherence_threshold <= 1.0, "must be in [0, 1]"),
-            ("silence_dbfs", self.silence_dbfs < 0.0, "must be < 0"),
-        )
-        for name, ok, rule in checks:
-            if not ok:
-                raise DyadError(f"separation.{name} = {getattr(self, name)!r} {rule}")
-        return self
-
-    @property
-    def partitions(self) -> int:
-        return self.filter_len // self.block
 
 
 @dataclass(frozen=True)

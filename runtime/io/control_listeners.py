@@ -1,7 +1,7 @@
 """The transports of control input: an OSC UDP listener and a ZeroMQ PULL listener, one thread each.
 
 `--control osc://127.0.0.1:9000[?prefix=/dyad]` and `--control zmq://tcp://127.0.0.1:5560`.
-Each listener decodes, validates (`dyad.runtime.control`) and hands commands to
+Each listener decodes, validates (`dyad.runtime.io.control`) and hands commands to
 the hub; whatever does not decode is counted there and dropped. Nothing a sender
 does ends a listener's thread: any exception while decoding is a counted problem.
 Both check the bind address and the sender allowlist of the hub's NetworkPolicy:
@@ -16,17 +16,15 @@ import threading
 
 import logging
 
-from dyad.runtime.control import (
+from dyad.runtime.io.control import (
     MAX_MESSAGE_BYTES,
-    ControlBindings,
     MalformedControl,
     UnknownControl,
-    check_budget,
     parse_json,
     parse_osc,
 )
-from dyad.runtime.endpoints import parse_endpoint, zmq_endpoint
-from dyad.runtime.net_policy import zmq_bind_host
+from dyad.runtime.io.endpoints import parse_endpoint, zmq_endpoint
+from dyad.runtime.io.net_policy import check_bind, sender_allowed, zmq_bind_host
 from dyad.runtime.errors import DyadError
 
 log = logging.getLogger("dyad.control")
@@ -62,7 +60,7 @@ class OscListener:
         self.url = url
         self.prefix = "/" + endpoint.options.get("prefix", "/dyad").strip("/")
         self._hub = hub
-        hub.policy.check_bind(endpoint.host, url, "control")
+        check_bind(hub.policy, endpoint.host, url, "control")
         try:
             family = socket.getaddrinfo(endpoint.host, endpoint.ports[0], type=socket.SOCK_DGRAM)[0][0]
             self._socket = socket.socket(family, socket.SOCK_DGRAM)
@@ -97,7 +95,7 @@ class OscListener:
                 continue
             except OSError:
                 return
-            if not self._hub.policy.sender_allowed(sender[0]):
+            if not sender_allowed(self._hub.policy, sender[0]):
                 self._hub.problem("refused_sender", f"datagram from {sender[0]}, not in --allow-from")
                 continue
             _dispatch(self._hub, lambda: self._decode(data))
@@ -117,7 +115,7 @@ class ZmqListener:
         self._hub = hub
         host = zmq_bind_host(self.endpoint)
         if host is not None:
-            hub.policy.check_bind(host, url, "control")
+            check_bind(hub.policy, host, url, "control")
         # An allowlist needs its own context: the ZAP handler serves every socket of one context.
         self._context = zmq.Context() if hub.policy.allow_from else zmq.Context.instance()
         self._auth = _start_authenticator(self._context, hub) if hub.policy.allow_from else None
@@ -190,27 +188,3 @@ def open_listener(url: str, hub) -> OscListener | ZmqListener:
     if scheme == "zmq":
         return ZmqListener(url, hub)
     raise DyadError(f"control '{url}': unknown scheme '{scheme}' (supported: osc, zmq)")
-
-
-def session_bindings(session) -> ControlBindings:
-    """Bind control messages to a Session: the scheduler's controls, the emitter's budget, recording, stop."""
-    scheduler = session.scheduler
-    floor_ms = session.config.minimum_budget_ms()
-
-    def set_state(state) -> None:
-        scheduler.controls = state  # one attribute store: the next window sees the whole new state
-
-    def set_budget_ms(ms: float) -> None:
-        session.emitter.set_budget_ns(check_budget(ms, floor_ms))
-
-    def record(on: bool) -> None:
-        session.recording.start() if on else session.recording.stop()
-
-    return ControlBindings(
-        get_state=lambda: scheduler.controls,
-        set_state=set_state,
-        set_budget_ms=set_budget_ms,
-        record=record,
-        stop=session.stop,
-        now_ns=session.clock.now_ns,
-    )

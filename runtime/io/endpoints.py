@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl
 
 from dyad.models.skeleton import Skeleton
 from dyad.runtime.errors import DyadError
-from dyad.runtime.net_policy import NetworkPolicy, zmq_bind_host
+from dyad.runtime.config import NetworkPolicy
+from dyad.runtime.io.net_policy import check_bind, zmq_bind_host
 
 LOOPBACK = "127.0.0.1"
 SINK_SCHEMES = ("livelink", "vmc", "osc", "zmq", "bvhstream", "view")
@@ -104,7 +105,7 @@ def sink_from_endpoint(url: str, skeleton: Skeleton, fps: int, policy: NetworkPo
         endpoint = zmq_endpoint(url)
         host = zmq_bind_host(endpoint)
         if host is not None:
-            policy.check_bind(host, url, "sink")
+            check_bind(policy, host, url, "sink")
         return ZmqPublisher(endpoint, skeleton)
     if scheme not in SINK_SCHEMES:
         raise DyadError(f"sink '{url}': unknown scheme '{scheme}' (supported: {', '.join(SINK_SCHEMES)})")
@@ -116,7 +117,7 @@ def sink_from_endpoint(url: str, skeleton: Skeleton, fps: int, policy: NetworkPo
     if len(endpoint.ports) != want_ports:
         raise endpoint.error(f"needs {'one port per person, e.g. :39539,39541' if want_ports == 2 else 'one port'}")
     if scheme in _SERVERS:
-        policy.check_bind(endpoint.host, url, "sink")
+        check_bind(policy, endpoint.host, url, "sink")
     try:
         return _build(endpoint, skeleton, fps)
     except (OSError, ValueError) as error:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass
 
+from dyad.runtime.config import NetworkPolicy
 from dyad.runtime.errors import DyadError
 
 _ALL_INTERFACES = ("", "*", "0.0.0.0", "::")
@@ -54,30 +54,26 @@ def parse_allow_from(text: str | None) -> tuple[str, ...]:
     return tuple(addresses)
 
 
-@dataclass(frozen=True)
-class NetworkPolicy:
-    allow_remote: bool = False
-    allow_from: tuple[str, ...] = ()  # control senders; empty = any sender (loopback binds only)
+def check_bind(policy: NetworkPolicy, host: str, url: str, kind: str) -> None:
+    """Refuse a listening socket beyond loopback without the flag (and, for control, the allowlist)."""
+    if is_loopback(host):
+        return
+    if not policy.allow_remote:
+        raise DyadError(f"{kind} '{url}': listening on '{host}' reaches other machines; add --allow-remote to mean it")
+    if kind == "control" and not policy.allow_from:
+        raise DyadError(f"control '{url}': a control input beyond loopback needs --allow-from with the senders' addresses")
 
-    def check_bind(self, host: str, url: str, kind: str) -> None:
-        """Refuse a listening socket beyond loopback without the flag (and, for control, the allowlist)."""
-        if is_loopback(host):
-            return
-        if not self.allow_remote:
-            raise DyadError(f"{kind} '{url}': listening on '{host}' reaches other machines; add --allow-remote to mean it")
-        if kind == "control" and not self.allow_from:
-            raise DyadError(f"control '{url}': a control input beyond loopback needs --allow-from with the senders' addresses")
 
-    def sender_allowed(self, address: str) -> bool:
-        if not self.allow_from:
-            return True
-        try:
-            ip = ipaddress.ip_address(address.split("%")[0])
-        except ValueError:
-            return False
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return str(ip) in self.allow_from
+def sender_allowed(policy: NetworkPolicy, address: str) -> bool:
+    if not policy.allow_from:
+        return True
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip) in policy.allow_from
 
 
 def zmq_bind_host(endpoint: str) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dyad.models.skeleton import Skeleton
 from dyad.runtime.errors import DyadError
-from dyad.runtime.sinks import Sink, SinkSet, recorders_for
+from dyad.runtime.io.sinks import Sink, SinkSet, recorders_for
 
 MAX_TAKES = 999  # take names have three digits; a flood of record messages must not fill the disk with folders
 

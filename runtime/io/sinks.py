@@ -148,9 +148,9 @@ class SinkSet:
 
 
 def sink_from_url(url: str, skeleton: Skeleton, fps: int = 30, policy=None) -> Sink:
-    """Build a network sink from a `--sink` URL (schemes and options: `dyad.runtime.endpoints`);
+    """Build a network sink from a `--sink` URL (schemes and options: `dyad.runtime.io.endpoints`);
     `policy` (a NetworkPolicy) says whether server sinks may bind beyond loopback."""
-    from dyad.runtime.endpoints import sink_from_endpoint
+    from dyad.runtime.io.endpoints import sink_from_endpoint
 
     try:
         return sink_from_endpoint(url, skeleton, fps, policy)

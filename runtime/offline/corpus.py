@@ -32,10 +32,10 @@ from dyad.models.arkit import LIVE_LINK_NAMES
 from dyad.models.pose import pose_to_bvh_channels
 from dyad.models.skeleton import Skeleton, load_default_skeleton, write_bvh
 from dyad.models.visemes import TimedPhoneme
-from dyad.runtime.corpus_motion import SpokenLine, Style, base_motion, draw_style, overlay
-from dyad.runtime.demo_audio import mix
+from dyad.runtime.offline.corpus_motion import SpokenLine, Style, base_motion, draw_style, overlay
+from dyad.runtime.offline.demo_audio import mix
 from dyad.runtime.errors import DyadError
-from dyad.runtime.espeak_timing import synthesize
+from dyad.runtime.offline.espeak_timing import synthesize
 
 SAMPLE_RATE = 16000
 FPS = 30

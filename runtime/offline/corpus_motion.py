@@ -23,9 +23,9 @@ import numpy as np
 from dyad.models.arkit import LIVE_LINK_NAMES
 from dyad.models.skeleton import Skeleton
 from dyad.models.visemes import LIP_INDICES, TimedPhoneme, viseme_track
-from dyad.runtime.animator import AnimationWindow, PersonFeatures
+from dyad.runtime.frames import AnimationWindow, PersonFeatures
 from dyad.runtime.frames import ControlState, PersonPose
-from dyad.runtime.procedural import ProceduralAnimator
+from dyad.runtime.animate.procedural import ProceduralAnimator
 
 _F = {name: i for i, name in enumerate(LIVE_LINK_NAMES)}
 HOP = 30  # frames per procedural call

@@ -1,6 +1,6 @@
 """The bundled demo dialogue: two espeak-ng voices talking, heard by two head-mounted mics.
 
-`python -m dyad.runtime.demo_audio --out runtime/assets/demo_dialogue.wav` speaks
+`python -m dyad.runtime.offline.demo_audio --out runtime/assets/demo_dialogue.wav` speaks
 the script below with two clearly different voices, places the utterances on
 one timeline (turns with short gaps, backchannels spoken over the partner, one
 interruption), then simulates what each person's head-mounted mic picks up:
@@ -223,7 +223,7 @@ def read_transcript(path: str | Path) -> list[Utterance]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dyad.runtime.demo_audio", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dyad.runtime.offline.demo_audio", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output WAV path (the transcript goes beside it as .txt)")
     parser.add_argument("--lines", type=int, default=None, help="only the first N script lines (quick checks)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the room responses and noise")

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dyad.runtime.audio_source import AudioSource
+from dyad.runtime.audio.source import AudioSource
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
-from dyad.runtime.features import FeatureTimeline
-from dyad.runtime.frontend import AudioFrontEnd
-from dyad.runtime.speech import SpeechFeatures
+from dyad.runtime.frontend.features import FeatureTimeline
+from dyad.runtime.frontend.front_end import AudioFrontEnd
+from dyad.runtime.speech.speech_features import SpeechFeatures
 from dyad.runtime.stats import SessionStats
 
 RING_FRAMES = 4096  # read back after every chunk, so the ring only needs to hold one chunk's frames

@@ -18,14 +18,14 @@ import numpy as np
 
 from dyad.models.body_repr import BodySplit, encode_body
 from dyad.models.interact import Dataset, DatasetError, Take
-from dyad.models.model_config import ACTIONS
+from dyad.models.actions import ACTIONS
 from dyad.models.pose import yaw_of
 from dyad.models.train import Sequence
 from dyad.runtime.config import SessionConfig, TimingConfig
-from dyad.runtime.feature_dump import dump_features
-from dyad.runtime.learned_animator import relative_placement
-from dyad.runtime.mel import LOG_FLOOR
-from dyad.runtime.speech_config import DEFAULT_BERT, SpeechFeaturesConfig
+from dyad.runtime.offline.feature_dump import dump_features
+from dyad.runtime.animate.learned_animator import relative_placement
+from dyad.runtime.frontend.mel import LOG_FLOOR
+from dyad.runtime.config import DEFAULT_BERT, SpeechFeaturesConfig
 
 WALK_SPEED = 25.0  # template units (cm) per second: faster root motion is walking
 SIT_DROP = 0.25  # hips this fraction of the rest height below rest: sitting
@@ -40,7 +40,7 @@ def _cache_key(take: Take, words: bool) -> str:
 
 def take_features(take: Take, cache: Path, words: bool = True) -> dict[str, np.ndarray]:
     """mel [T,2,M], vad [T,2], rms_db [T,2] and, with a transcript, words [T,2,D] / no_text [T,2]."""
-    from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+    from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
     if not take.wavs:  # body-only data (Inter-X): the body model learns motion priors under silence
         return {"mel": np.full((take.frames, 2, 80), np.log(LOG_FLOOR), np.float32), "vad": np.zeros((take.frames, 2), np.float32),

@@ -28,9 +28,9 @@ from dyad.models.local_checkpoints import CheckpointError
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import TranscriptLine
-from dyad.runtime.speech_config import DEFAULT_BERT, parse_asr
+from dyad.runtime.config import DEFAULT_BERT, parse_asr
 from dyad.runtime.stats import SessionStats
-from dyad.runtime.words import ExternalTranscriptASR, TranscriptFileASR, WordSource
+from dyad.runtime.speech.words import ExternalTranscriptASR, TranscriptFileASR, WordSource
 
 LINES_PER_BLOCK = 8  # arrived lines encoded per audio block: bounds the BERT cost of a burst
 
@@ -62,7 +62,7 @@ class SpeechFeatures:
         if self.speech.wav2vec2 is None:
             return None, None
         from dyad.models.wav2vec2 import load_wav2vec2
-        from dyad.runtime.wav2vec_stream import FrameRateResampler, StreamingWav2Vec2
+        from dyad.runtime.speech.wav2vec_stream import FrameRateResampler, StreamingWav2Vec2
 
         encoder = load_wav2vec2(self.speech.wav2vec2, self.speech.device)
         stream = StreamingWav2Vec2(encoder, self.speech.wav2vec2_context_ms, self.speech.wav2vec2_lookahead_ms, self.rate)
@@ -76,7 +76,7 @@ class SpeechFeatures:
         if not self.speech.words_enabled:
             return None, None
         from dyad.models.bert_words import BertWordEncoder, packaged_minilm_folder
-        from dyad.runtime.word_features import WordFeatures
+        from dyad.runtime.speech.word_features import WordFeatures
 
         source = self._word_source(threaded_asr)  # first: a missing transcript file fails before BERT loads
         try:
@@ -94,8 +94,8 @@ class SpeechFeatures:
             return TranscriptFileASR(path, self.stats, sample_rate=self.rate)
         if kind == "whisper":
             from dyad.models.whisper_asr import WhisperWordRecognizer
-            from dyad.runtime.vad import WINDOW as VAD_WINDOW
-            from dyad.runtime.whisper_words import WhisperASR
+            from dyad.runtime.frontend.vad import WINDOW as VAD_WINDOW
+            from dyad.runtime.speech.whisper_words import WhisperASR
 
             recognizer = WhisperWordRecognizer.load(path, self.speech.device, language=self.speech.asr_language)
             source = WhisperASR(

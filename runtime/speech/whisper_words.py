@@ -24,7 +24,7 @@ import numpy as np
 
 from dyad.models.whisper_asr import WhisperWordRecognizer
 from dyad.runtime.stats import SessionStats
-from dyad.runtime.words import ExternalTranscriptASR, TimedLine, TimedWord, clean_text
+from dyad.runtime.speech.words import ExternalTranscriptASR, TimedLine, TimedWord, clean_text
 
 log = logging.getLogger("dyad.asr")
 

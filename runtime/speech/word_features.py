@@ -23,7 +23,7 @@ import numpy as np
 
 from dyad.models.bert_words import BertWordEncoder
 from dyad.runtime.stats import SessionStats, Series
-from dyad.runtime.words import TimedLine, TimedWord
+from dyad.runtime.speech.words import TimedLine, TimedWord
 
 PLACED_LOG_WORDS = 100_000  # about 9 hours of fast speech: bounded so a live session holds constant memory
 
