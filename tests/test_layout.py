@@ -170,3 +170,21 @@ def test_no_import_cycles():
 def test_the_cycle_finder_finds_a_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_pyproject_installs_every_package_folder():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(project["packages"])
+    folders = {module_name(p) for folder in FOLDERS for p in (ROOT / folder).rglob("__init__.py")}
+    assert folders <= listed, f"pyproject.toml does not install {sorted(folders - listed)}"
+    assert {"dyad.runtime.assets", "dyad.models.assets"} <= listed and "dyad.runtime.assets" in project["package-data"]
+
+
+def test_tests_mirror_the_source_layout():
+    # tests/runtime/io/test_x.py tests something under runtime/io/: every test folder names a source folder.
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        folder = path.parent.relative_to(ROOT / "tests")
+        if folder.parts:
+            assert (ROOT / folder).is_dir(), f"tests/{folder} mirrors no source folder"

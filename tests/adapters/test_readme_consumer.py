@@ -17,7 +17,7 @@ from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.frames import FrameBundle, PersonPose
 from engine_receivers import free_port
 
-README = Path(__file__).parents[1] / "README.md"
+README = Path(__file__).parents[2] / "README.md"
 
 
 def _consumer_code() -> str:

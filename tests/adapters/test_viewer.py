@@ -44,6 +44,8 @@ def _wait_for_http(url: str, timeout_s: float = 60.0) -> None:
     raise TimeoutError(f"{url} never answered")
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 @needs_browser
 def test_browser_shows_both_avatars_moving_and_the_latency_readout(tmp_path):
     """Headless Chromium against `dyad demo --sink view://...` running in its own process."""
@@ -117,6 +119,7 @@ def recording(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_render_gif_has_the_expected_frame_count(recording, tmp_path):
     clip = tmp_path / "clip.gif"
     assert render(recording, clip, fps=10) == 20
@@ -129,6 +132,7 @@ def test_render_gif_has_the_expected_frame_count(recording, tmp_path):
     assert np.abs(frames[0] - frames[1]).sum() > 0  # the clip moves
 
 
+@pytest.mark.slow
 def test_render_mp4_through_the_cli(recording, tmp_path):
     import imageio_ffmpeg
 

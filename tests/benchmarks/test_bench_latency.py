@@ -13,7 +13,7 @@ from dyad.benchmarks.report import END, START
 from dyad.runtime.cli.main import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
-LEGACY = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "cpu-amd-epyc-2cores"
+LEGACY = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "cpu-amd-epyc-2cores"
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,7 @@ def _latency(tiny: Path, out: Path, *extra: str) -> dict:
     return json.loads((out / f"{stem}.json").read_text())
 
 
+@pytest.mark.realtime
 def test_realtime_latency_has_percentiles_and_per_stage_compute(tiny, tmp_path):
     report = _latency(tiny, tmp_path)
     assert report["mode"] == "realtime" and report["run"]["animator"] == "learned"
@@ -44,6 +45,7 @@ def test_realtime_latency_has_percentiles_and_per_stage_compute(tiny, tmp_path):
     assert [set(t) >= {"target", "measured", "met", "margin"} for t in report["targets"]] == [True, True]
 
 
+@pytest.mark.slow
 def test_find_budget_runs_descending_and_refuses_under_the_floor(tiny, tmp_path):
     report = _latency(tiny, tmp_path, "--offline", "--find-budget", "--budgets", "120,150,100")
     search = report["budget_search"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from dyad.benchmarks.latency_bench import main
 from dyad.benchmarks.session_latency import device_name
 
 
+@pytest.mark.slow
 def test_session_latency_benchmark_writes_json_and_png(tmp_path):
     assert main(["--seconds", "3", "--offline", "--model", "procedural", "--no-words", "--results", str(tmp_path)]) == 0
     folder = tmp_path / device_name()

@@ -123,6 +123,7 @@ def test_animate_batch_gives_each_window_the_poses_of_animate(model_dir):
 # -- the four benchmarks ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_steps_reports_compute_and_quality_on_a_generated_heldout_corpus(eval_model_dir, tmp_path):
     report = run("steps", "--model", str(eval_model_dir), "--hops", "2", "--steps", "1,2", "--minutes", "0.1", "--takes", "1", "--out", str(tmp_path))
     assert [row["steps"] for row in report["rows"]] == [1, 2]

@@ -6,12 +6,15 @@ figures are in benchmarks/results/<device>/soak.json.
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from dyad.benchmarks.session_latency import device_name
 from dyad.benchmarks.soak import main
 
 
+@pytest.mark.slow
 def test_short_soak_has_no_growth_no_errors_and_contiguous_indices(tmp_path):
     assert main(["--seconds", "120", "--sample-s", "5", "--warmup-s", "30", "--results", str(tmp_path)]) == 0
     report = json.loads((tmp_path / device_name() / "soak.json").read_text())

@@ -151,6 +151,7 @@ def stream(steps: int, hops: int, inpaint: bool, sees_context: bool, eta: float 
     return float(speed[at_join].mean()), float(speed[~at_join].mean())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("steps", [1, 2, 4, 8])
 def test_streamed_windows_join_without_a_seam(steps):
     join, inside = stream(steps, hops=150, inpaint=True, sees_context=True)
@@ -163,6 +164,7 @@ def test_the_seam_measure_sees_windows_sampled_without_context(steps):
     assert join > 2.0 * inside, f"independent windows should show seams: {join:.3f} vs {inside:.3f}"
 
 
+@pytest.mark.slow
 def test_repaint_alone_joins_windows_given_enough_steps():
     # A denoiser blind to the context: only the sampler's inpainting carries it. RePaint needs
     # many noise levels and re-noising jumps to harmonise the two regions; with them the

@@ -19,7 +19,7 @@ from dyad.models.skeleton import (
     write_bvh,
 )
 
-ASSET = Path(__file__).resolve().parents[1] / "models" / "assets" / "humanoid.bvh"
+ASSET = Path(__file__).resolve().parents[2] / "models" / "assets" / "humanoid.bvh"
 FINGERS = [f"Hand{f}{k}" for f in ("Thumb", "Index", "Middle", "Ring", "Pinky") for k in (1, 2, 3)]
 ARM = ["Shoulder", "Arm", "ForeArm", "Hand"] + FINGERS
 LEG = ["UpLeg", "Leg", "Foot", "ToeBase"]

@@ -25,6 +25,8 @@ from bvh import Bvh
 
 from session_fixtures import write_dialogue
 
+pytestmark = pytest.mark.realtime  # real-time sessions or streams on the wall clock
+
 FPS = 30
 
 
@@ -84,6 +86,7 @@ def recorded_frames(out: Path) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_ends_the_session_cleanly_with_complete_recordings(tmp_path, signum):
     process, out = start_run(tmp_path)
@@ -102,6 +105,7 @@ def test_a_signal_ends_the_session_cleanly_with_complete_recordings(tmp_path, si
     assert f"{n} frames per person" in stdout
 
 
+@pytest.mark.slow
 def test_kill_9_leaves_files_that_parse_with_every_flushed_frame(tmp_path):
     process, out = start_run(tmp_path)
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import io
 import json
 import logging
@@ -40,6 +42,7 @@ def test_json_format_is_one_object_per_line_with_level_fields_and_traceback():
     assert second["level"] == "ERROR" and "RuntimeError: boom" in second["exc"]
 
 
+@pytest.mark.realtime
 def test_health_summary_every_interval_with_latency_misses_drops_and_sink_errors(tmp_path, caplog):
     wav = write_dialogue(tmp_path / "d.wav", seconds=2.0)
     config = SessionConfig(seconds=2.0, status_interval_s=0.0, health_interval_s=0.5, sinks=("osc://127.0.0.1:9",))
@@ -53,6 +56,7 @@ def test_health_summary_every_interval_with_latency_misses_drops_and_sink_errors
     assert last["sinks"]["osc:9"]["errors"] > 0  # nobody listens on port 9: per-sink errors show up
 
 
+@pytest.mark.slow
 def test_cli_json_logs_carry_health_lines(tmp_path):
     wav = write_dialogue(tmp_path / "d.wav", seconds=3.0)
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -36,6 +36,7 @@ def run_session(wav: Path, seconds: float, offline: bool, out: Path | None = Non
     return Session(config, source, animator=animator, keep_frames=True).run()
 
 
+@pytest.mark.slow
 def test_offline_session_gives_exactly_n_times_fps_contiguous_exact_frames(dialogue_wav, tmp_path):
     seconds = 3
     result = run_session(dialogue_wav, seconds, offline=True, out=tmp_path)
@@ -70,6 +71,7 @@ def test_offline_session_gives_exactly_n_times_fps_contiguous_exact_frames(dialo
         np.testing.assert_allclose(values, np.stack([b.people[person].face for b in bundles]), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_offline_runs_are_bit_identical(dialogue_wav, tmp_path):
     a = run_session(dialogue_wav, 2, offline=True, out=tmp_path / "a")
     b = run_session(dialogue_wav, 2, offline=True, out=tmp_path / "b")
@@ -83,6 +85,7 @@ def test_offline_runs_are_bit_identical(dialogue_wav, tmp_path):
             assert px.face.tobytes() == py.face.tobytes()
 
 
+@pytest.mark.slow
 def test_speech_moves_the_jaw_of_the_person_speaking(dialogue_wav):
     result = run_session(dialogue_wav, 4, offline=True)
     jaw = np.array([[b.people[p].face[17] for p in (0, 1)] for b in result.bundles])  # JawOpen
@@ -111,6 +114,7 @@ class SlowAnimator:
         return self.inner.animate(window)
 
 
+@pytest.mark.realtime
 def test_slow_animator_misses_are_counted_and_fallbacks_sent_on_time(dialogue_wav, tmp_path):
     from dyad.models.skeleton import load_default_skeleton
     from dyad.runtime.animate.procedural import ProceduralAnimator
@@ -131,6 +135,8 @@ def test_slow_animator_misses_are_counted_and_fallbacks_sent_on_time(dialogue_wa
             assert bvh.Bvh(handle.read()).nframes == 90
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 def test_zmq_subscriber_receives_every_frame_of_a_realtime_session(dialogue_wav):
     port = free_port(socket.SOCK_STREAM)
     context = zmq.Context.instance()

@@ -105,6 +105,7 @@ def run_session(wav: Path, animator, offline: bool = True, seconds: float = 3.0)
     return Session(config, source, animator=animator, keep_frames=True).run()
 
 
+@pytest.mark.slow
 def test_offline_learned_sessions_are_bit_identical(model_dir, dialogue_wav):
     runs = [run_session(dialogue_wav, load(model_dir)) for _ in range(2)]
     assert runs[0].frames == 90 and runs[0].summary["animator"] == "learned"
@@ -119,6 +120,7 @@ def test_offline_learned_sessions_are_bit_identical(model_dir, dialogue_wav):
     assert report["trained"] is False and report["face_weights"] == "swapped"
 
 
+@pytest.mark.realtime
 def test_live_session_lowers_steps_when_compute_nears_the_budget(model_dir, dialogue_wav):
     session = SessionConfig(offline=False, status_interval_s=0.0)
     animator = load(model_dir, session, steps=8)
@@ -168,6 +170,7 @@ def dyad(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dyad.runtime.cli", *args], capture_output=True, text=True, timeout=180, env=env)
 
 
+@pytest.mark.slow
 def test_cli_writes_an_untrained_model_and_runs_a_session_on_onnx(tmp_path, dialogue_wav):
     folder, out = tmp_path / "model", tmp_path / "out"
     made = dyad("model", "init", "--out", str(folder), "--tiny")

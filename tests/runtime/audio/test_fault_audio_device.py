@@ -15,6 +15,8 @@ as dropped audio, and no frame index is lost.
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import subprocess
@@ -27,6 +29,8 @@ from dyad.runtime.config import SessionConfig
 from dyad.runtime.session import Session
 from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 from session_fixtures import write_dialogue
+
+pytestmark = pytest.mark.realtime  # real-time sessions or streams on the wall clock
 
 ASOUNDRC = """
 pcm.dyadfile_rc {{
@@ -72,6 +76,7 @@ print(json.dumps({"during": during, "after": src.stats(), "chunks": chunks}))
 """
 
 
+@pytest.mark.slow
 def test_device_lost_and_reopened_with_backoff_on_a_real_portaudio_stream(tmp_path):
     infile = tmp_path / "in.raw"
     (np.random.default_rng(0).uniform(-0.3, 0.3, (16000 * 4, 2)) * 32767).astype("<i2").tofile(infile)

@@ -50,6 +50,7 @@ def test_nan_inf_and_clipping_are_replaced_clipped_and_counted(tmp_path):
     assert speaking(result).max() > 0.5  # the (clipped) speech still animates
 
 
+@pytest.mark.slow
 def test_dc_offset_and_minutes_of_silence_are_not_speech(tmp_path):
     seconds = 65.0  # over a minute: long enough for any adaptive state (VAD, separation) to settle on nothing
     silence = np.zeros((int(seconds * RATE), 2), np.float32)

@@ -59,6 +59,7 @@ def test_unknown_device():
     assert_one_line_error(dyad("run", "--mic", "no-such-device-xyz", "--seconds", "1"), "no-such-device-xyz")
 
 
+@pytest.mark.slow
 def test_bad_sink_and_bad_config_name_the_field(tmp_path):
     wav = write_dialogue(tmp_path / "d.wav", 1.0)
     assert_one_line_error(dyad("run", "--wav", str(wav), "--offline", "--sink", "carrier-pigeon://x"), "carrier-pigeon")
@@ -66,6 +67,7 @@ def test_bad_sink_and_bad_config_name_the_field(tmp_path):
     assert_one_line_error(dyad("run", "--wav", str(wav), "--offline", "--actions", "dance,stand"), "controls.actions", "dance")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate", [8000, 48000])
 def test_other_sample_rates_are_resampled_not_rejected(tmp_path, rate):
     wav = write_dialogue(tmp_path / f"d{rate}.wav", 2.0, rate=rate)
@@ -77,6 +79,7 @@ def test_other_sample_rates_are_resampled_not_rejected(tmp_path, rate):
     assert summary["inputs"]["source_rates"] == [rate]
 
 
+@pytest.mark.slow
 def test_nan_and_inf_samples_are_sanitised_and_counted(tmp_path):
     audio = dialogue(1.0)
     audio[100:110, 0] = np.nan
@@ -91,6 +94,7 @@ def test_nan_and_inf_samples_are_sanitised_and_counted(tmp_path):
     assert summary["frames"]["p0"] == 30
 
 
+@pytest.mark.slow
 def test_two_mono_files_and_the_summary_line(tmp_path):
     audio = dialogue(1.5)
     a, b = tmp_path / "a.wav", tmp_path / "b.wav"
@@ -101,6 +105,7 @@ def test_two_mono_files_and_the_summary_line(tmp_path):
     assert "45 frames per person" in result.stdout
 
 
+@pytest.mark.slow
 def test_sessions_animate_with_the_bundled_model_unless_told_procedural(tmp_path):
     audio = dialogue(1.5)
     wav = tmp_path / "d.wav"
@@ -131,6 +136,8 @@ pcm.dyadcli {{
 """
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 def test_live_microphone_session_through_a_real_portaudio_stream(tmp_path):
     """`dyad run --mic` end to end on a real PortAudio capture stream.
 

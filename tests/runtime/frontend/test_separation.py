@@ -112,6 +112,7 @@ def test_output_is_linear_in_input_for_fixed_weights(separated):
     np.testing.assert_allclose(separated["mix"], recombined, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_output_stays_aligned_with_input(mixture, separated):
     # The separated channel must line up with the dry voice it carries: the
     # cross-correlation peaks at lag 0.

@@ -71,6 +71,8 @@ def _wait(condition, what: str, timeout_s: float = 20.0) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 def test_control_messages_steer_a_live_session(tmp_path):
     wav = write_dialogue(tmp_path / "d.wav", seconds=8.0)
     osc_port, zmq_port = free_port(), free_port(socket.SOCK_STREAM)

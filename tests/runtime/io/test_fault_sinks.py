@@ -7,6 +7,8 @@ counted on its own sink.
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import socket
 import threading
@@ -92,6 +94,7 @@ def bvh_client_that_leaves(port: int, lines: list[str]) -> threading.Thread:
     return thread
 
 
+@pytest.mark.realtime
 def test_slow_vanishing_and_silent_receivers_cost_only_their_own_frames(tmp_path):
     wav = write_dialogue(tmp_path / "d.wav", seconds=3.0)
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

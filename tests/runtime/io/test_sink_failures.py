@@ -74,6 +74,7 @@ def test_default_host_is_loopback_and_several_sinks_build():
             sink.close()
 
 
+@pytest.mark.slow
 def test_cli_bad_control_url_is_one_line(tmp_path):
     wav = write_dialogue(tmp_path / "d.wav", seconds=1.0)
     taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -49,6 +49,7 @@ def test_corpus_is_read_by_the_interact_loader(corpus: Path) -> None:
     assert np.abs(first.lip_face - first.face)[..., index_of("JawOpen")].max() > 0.05
 
 
+@pytest.mark.slow
 def test_train_resume_and_swap(corpus: Path, tmp_path: Path, capsys) -> None:
     model = tmp_path / "model"
     common = ["--data", str(corpus), "--out", str(model), "--batch", "2", "--window", "12", "--val-takes", "1"]

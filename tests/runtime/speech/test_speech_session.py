@@ -74,6 +74,7 @@ def per_frame(windows, name: str) -> dict[int, np.ndarray]:
     return seen
 
 
+@pytest.mark.slow
 def test_offline_session_feeds_wav2vec2_and_words_to_the_animator_without_changing_its_output(wav2vec2_folder, tmp_path):
     host_line = TranscriptLine(1, "I am listening quietly", 1.0, 2.5)
     sent = []
@@ -118,6 +119,8 @@ def test_offline_session_feeds_wav2vec2_and_words_to_the_animator_without_changi
         assert (tmp_path / "on" / name).read_bytes() == (tmp_path / "off" / name).read_bytes(), name
 
 
+@pytest.mark.slow
+@pytest.mark.realtime
 def test_realtime_session_takes_host_transcripts_from_other_threads(tmp_path):
     """Lines submitted while the session runs, directly and through the control hub's queue; bad ones are counted."""
 
@@ -142,6 +145,7 @@ def test_realtime_session_takes_host_transcripts_from_other_threads(tmp_path):
     print(f"\nrealtime session with MiniLM word features: deadline misses {summary['deadline_misses']}, bert {summary['stage_ms']['bert']}")
 
 
+@pytest.mark.slow
 def test_whisper_words_arrive_late_and_are_measured(tmp_path):
     whisper = tiny_checkpoints.whisper(tmp_path / "whisper")
     speech = SpeechFeaturesConfig(bert="default", asr=f"whisper:{whisper}", asr_min_silence_ms=200.0)
@@ -160,6 +164,7 @@ def dyad(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dyad.runtime.cli", *args], capture_output=True, text=True, timeout=300, env=env)
 
 
+@pytest.mark.slow
 def test_features_command_dumps_every_stream(tmp_path, wav2vec2_folder):
     out = tmp_path / "streams.npz"
     result = dyad(
@@ -178,6 +183,7 @@ def test_features_command_dumps_every_stream(tmp_path, wav2vec2_folder):
     assert json.loads(str(data["stage_ms_json"]))["wav2vec2"]["count"] > 0
 
 
+@pytest.mark.slow
 def test_bad_speech_inputs_are_one_line_errors(tmp_path, wav2vec2_folder):
     wav = write_dialogue(tmp_path / "d.wav", 1.0)
     for flags, needle in (
