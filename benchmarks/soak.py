@@ -28,7 +28,7 @@ from pathlib import Path
 from dyad.benchmarks.session_latency import DEFAULT_RESULTS, device_name
 from dyad.runtime.assets import demo_audio_path
 from dyad.runtime.config import SessionConfig, TimingConfig
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 from dyad.runtime.session import Session
 from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
@@ -42,7 +42,7 @@ def rss_mb() -> float:
         return int(handle.read().split()[1]) * _PAGE / 2**20
 
 
-class ProbeSink:
+class ProbeSink(Sink):
     """Checks index continuity and samples RSS; a sink, so it sees exactly what receivers see."""
 
     name = "soak_probe"

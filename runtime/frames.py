@@ -166,3 +166,26 @@ class AnimationWindow:
     def new_slice(self) -> slice:
         """Rows of the feature arrays that belong to the new frames."""
         return slice(self.context_frames, self.context_frames + self.new_frames)
+
+
+class Sink:
+    """Where the emitter's frames go: an engine protocol, a recorder, a viewer (dyad.adapters).
+
+    The session runs each sink on its own worker thread with a bounded queue
+    (dyad.runtime.io.sinks). Subclasses implement `send`; `close` and `stats` do
+    nothing unless overridden. A recorder sets `is_recorder`: it gets a deep queue
+    and is always drained, because a lost frame is a hole in a file.
+    """
+
+    name: str = "sink"
+    is_recorder: bool = False
+
+    def send(self, bundle: FrameBundle) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Flush and release sockets or files; called once, after the last `send`."""
+
+    def stats(self) -> dict:
+        """The sink's own counters (datagrams, clients, ...), merged into session.json."""
+        return {}

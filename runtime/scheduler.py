@@ -91,12 +91,10 @@ class Scheduler:
             self.stats.count("animator_out_of_memory")
         log.warning("animator %s failed on frames %d..%d: %s: %s", self.animator.name, start, start + count - 1, type(error).__name__, str(error)[:200])
         self.next_frame = start + count
-        on_failure = getattr(self.animator, "on_failure", None)
-        if on_failure is not None:
-            try:
-                on_failure(start, error)
-            except Exception as inner:  # recovery must not become the failure
-                log.warning("animator %s on_failure raised: %s", self.animator.name, inner)
+        try:
+            self.animator.on_failure(start, error)
+        except Exception as inner:  # recovery must not become the failure
+            log.warning("animator %s on_failure raised: %s", self.animator.name, inner)
 
     def _window(self, start: int, count: int) -> AnimationWindow:
         first = max(0, start - self.timing.context_frames)

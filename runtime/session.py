@@ -75,13 +75,12 @@ class Session:
         self.stats = SessionStats()
         self.procedural = ProceduralAnimator(self.skeleton, fps=timing.fps, seed=config.seed)
         self.animator = animator or self.procedural
-        if hasattr(self.animator, "attach_stats"):  # a learned animator times its parts (lower, upper, face) here
-            self.animator.attach_stats(self.stats)
+        self.animator.attach_stats(self.stats)  # a learned animator times its parts (lower, upper, face) here
         ring = max(FEATURE_RING_SECONDS * timing.fps, 4 * (timing.context_frames + timing.hop_frames + timing.lookahead_frames))
         # Learned speech features (off unless configured): encoders load and warm up here, before going live.
         self.speech = SpeechFeatures(config, self.stats, threaded_asr=not config.offline) if config.speech.enabled else None
         dims = {} if self.speech is None else {"wav2vec_dim": self.speech.wav2vec_dim, "words_dim": self.speech.words_dim}
-        if dims and hasattr(self.animator, "check_features"):  # a learned animator refuses other feature sizes now, not mid-session
+        if dims:  # a learned animator refuses other feature sizes now, not mid-session
             try:
                 self.animator.check_features(**dims)
             except BaseException:
@@ -284,7 +283,7 @@ class Session:
             "config": self.config.to_dict(),
             "inputs": self.inputs,
             "animator": self.animator.name,
-            "animator_report": self.animator.report() if hasattr(self.animator, "report") else None,  # learned: steps decisions
+            "animator_report": self.animator.report(),  # learned: steps decisions
             "skeleton_joints": len(self.skeleton.joint_names),
             "fps": self.config.timing.fps,
             "frames": {"p0": frames, "p1": frames},

@@ -10,8 +10,6 @@ frames only.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from dyad.runtime.frames import AnimationWindow, PersonPose
 
 
@@ -24,16 +22,28 @@ def is_out_of_memory(error: BaseException) -> bool:
     return "out of memory" in text or "failed to allocate memory" in text
 
 
-class Animator(Protocol):
+class Animator:
     """Turns a window of features into poses for its new frames, for both people.
 
     Must be deterministic for a given seed and window contents: offline runs are
-    compared bit for bit. An animator may also define `on_failure(frame, error)`: the
-    scheduler calls it after `animate` raised, so the next hop can ask for less
-    (the learned animator halves its sampling steps). `attach_stats(stats)`, if defined, is called
-    once by the session so the animator can time its own parts as extra stages.
+    compared bit for bit. Subclasses implement `animate`; the other hooks do nothing
+    unless overridden, so the session and scheduler call them without asking first.
     """
 
-    name: str
+    name: str = "animator"
 
-    def animate(self, window: AnimationWindow) -> tuple[tuple[PersonPose, ...], tuple[PersonPose, ...]]: ...
+    def animate(self, window: AnimationWindow) -> tuple[tuple[PersonPose, ...], tuple[PersonPose, ...]]:
+        raise NotImplementedError
+
+    def attach_stats(self, stats) -> None:
+        """Called once by the session, so the animator can time its own parts as extra stages."""
+
+    def check_features(self, wav2vec_dim: int | None = None, words_dim: int | None = None) -> None:
+        """Called before going live with the learned feature sizes; raise DyadError to refuse them."""
+
+    def on_failure(self, frame: int, error: BaseException) -> None:
+        """Called after `animate` raised, so the next hop can ask for less (fewer sampling steps)."""
+
+    def report(self) -> dict | None:
+        """What session.json records about this animator (steps decisions, weights), or None."""
+        return None

@@ -43,11 +43,10 @@ from dyad.models.actions import ACTIONS
 from dyad.models.model_dir import LoadedModels, load_model_dir, onnx_denoisers
 from dyad.models.pose import yaw_of
 from dyad.models.skeleton import Skeleton
-from dyad.runtime.frames import AnimationWindow, PersonFeatures
-from dyad.runtime.animate.animator import is_out_of_memory
+from dyad.runtime.animate.animator import Animator, is_out_of_memory
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
-from dyad.runtime.frames import ControlState, PersonPose
+from dyad.runtime.frames import AnimationWindow, ControlState, PersonFeatures, PersonPose
 from dyad.runtime.animate.learned_config import LearnedConfig
 from dyad.runtime.frontend.mel import LOG_FLOOR
 from dyad.runtime.animate.motion_filter import smooth_new_frames
@@ -88,7 +87,7 @@ def relative_placement(xz: np.ndarray, yaw: np.ndarray, scale: float) -> np.ndar
     return out
 
 
-class LearnedAnimator:
+class LearnedAnimator(Animator):
     name = "learned"
 
     def __init__(self, models: LoadedModels, skeleton: Skeleton, config: LearnedConfig, fps: int, seed: int = 0,

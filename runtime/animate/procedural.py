@@ -50,8 +50,8 @@ from dyad.models.actions import ACTIONS
 from dyad.models.arkit import LIVE_LINK_NAMES, NUM_LIVE_LINK
 from dyad.models.rotations import axis_angle_to_matrix, quaternion_to_axis_angle
 from dyad.models.skeleton import Skeleton
-from dyad.runtime.frames import AnimationWindow
-from dyad.runtime.frames import ControlState, PersonPose
+from dyad.runtime.animate.animator import Animator
+from dyad.runtime.frames import AnimationWindow, ControlState, PersonPose
 
 SILENCE_DB = -100.0
 _M64 = (1 << 64) - 1
@@ -141,7 +141,7 @@ def _same_pose(a: PersonPose, b: PersonPose) -> bool:
     return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("joint_rotations", "root_position", "face"))
 
 
-class ProceduralAnimator:
+class ProceduralAnimator(Animator):
     """Rule-based animator for both people (see the module docstring). Arrays are [person, frame, ...]."""
 
     name = "procedural"

@@ -17,6 +17,7 @@ from dyad.runtime.config import DEFAULT_BERT, NetworkPolicy, SessionConfig, Spee
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
 from dyad.runtime.io.net_policy import parse_allow_from
+from dyad.runtime.io.sink_registry import sink_help
 
 
 def add_session_options(parser: argparse.ArgumentParser) -> None:
@@ -24,11 +25,7 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true", help="simulated clock: as fast as compute allows, bit-identical output")
     parser.add_argument("--seconds", type=float, default=None, help="stop after N seconds of audio")
     parser.add_argument("--out", type=Path, default=None, help="folder for p0.bvh, p1.bvh, p0_face.csv, p1_face.csv, frames.csv, session.json")
-    parser.add_argument(
-        "--sink", action="append", default=[], metavar="URL",
-        help="stream frames (repeatable): livelink://HOST:PORT, vmc://HOST:PORT0,PORT1, osc://HOST:PORT, "
-        "zmq://tcp://127.0.0.1:PORT, bvhstream://HOST:PORT (servers bind beyond loopback only with --allow-remote)",
-    )  # fmt: skip
+    parser.add_argument("--sink", action="append", default=[], metavar="URL", help=sink_help())
     parser.add_argument(
         "--control", action="append", default=[], metavar="URL",
         help="listen for control messages (repeatable): osc://127.0.0.1:9000 or zmq://tcp://127.0.0.1:5560",

@@ -1,12 +1,8 @@
 """`--sink` and `--control` URLs -> sinks and listener addresses, with one-line errors naming the URL.
 
-    livelink://HOST:PORT[?subjects=NAME0,NAME1]                Live Link Face UDP (default port 11111)
-    vmc://HOST:PORT0,PORT1[?mtu=1500&retarget=FILE.json]       VMC over OSC, one port per person
-    osc://HOST:PORT[?prefix=/dyad]                              plain OSC
-    zmq://tcp://HOST:PORT  (or zmq://HOST:PORT)                 ZeroMQ PUB (HOST may be *)
-    bvhstream://HOST:PORT[?names=NAME0,NAME1&hierarchy=1]       live BVH text over TCP (default port 7001)
-    view://HOST:PORT                                            live browser viewer (default port 8765)
-An empty HOST means 127.0.0.1: nothing listens beyond this machine unless asked, and the
+Sink schemes, their options, ports and builders are declared by the adapters themselves
+(dyad.runtime.io.sink_registry lists them; `python -m dyad.runtime.io.sink_registry` prints
+the table). zmq://tcp://HOST:PORT also accepts zmq://HOST:PORT. An empty HOST means 127.0.0.1: nothing listens beyond this machine unless asked, and the
 servers among them (zmq, bvhstream, view) bind another interface only with --allow-remote.
 """
 
@@ -21,16 +17,6 @@ from dyad.runtime.config import NetworkPolicy
 from dyad.runtime.io.net_policy import check_bind, zmq_bind_host
 
 LOOPBACK = "127.0.0.1"
-SINK_SCHEMES = ("livelink", "vmc", "osc", "zmq", "bvhstream", "view")
-_OPTIONS = {
-    "livelink": ("subjects",),
-    "vmc": ("mtu", "retarget"),
-    "osc": ("prefix",),
-    "bvhstream": ("names", "hierarchy", "buffer_frames"),
-    "view": (),
-}
-_DEFAULT_PORTS = {"livelink": 11111, "bvhstream": 7001, "view": 8765}
-_SERVERS = ("bvhstream", "view")  # sinks that listen (zmq is checked on its own endpoint form)
 
 
 @dataclass(frozen=True)
@@ -44,17 +30,6 @@ class Endpoint:
 
     def error(self, message: str) -> DyadError:
         return DyadError(f"{self.kind} '{self.url}': {message}")
-
-    def option_list(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        if name not in self.options:
-            return default
-        return tuple(part.strip() for part in self.options[name].split(","))
-
-    def option_int(self, name: str, default: int) -> int:
-        try:
-            return int(self.options.get(name, default))
-        except ValueError:
-            raise self.error(f"option '{name}' must be an integer, got '{self.options[name]}'") from None
 
 
 def parse_endpoint(url: str, kind: str = "sink", default_port: int | None = None) -> Endpoint:
@@ -97,63 +72,31 @@ def zmq_endpoint(url: str, kind: str = "sink") -> str:
 
 
 def sink_from_endpoint(url: str, skeleton: Skeleton, fps: int, policy: NetworkPolicy | None = None):
+    """Build the sink a `--sink` URL names, from its adapter's SinkSpec (dyad.runtime.io.sink_registry)."""
+    from dyad.adapters.sink_spec import SinkTarget
+    from dyad.runtime.io.sink_registry import sink_specs
+
     policy = policy or NetworkPolicy()
     scheme = url.partition("://")[0]
-    if scheme == "zmq":
-        from dyad.adapters.zmq_pub import ZmqPublisher
-
+    specs = sink_specs()
+    spec = specs.get(scheme)
+    if spec is None:
+        raise DyadError(f"sink '{url}': unknown scheme '{scheme}' (supported: {', '.join(specs)})")
+    if spec.zmq_endpoint:
         endpoint = zmq_endpoint(url)
         host = zmq_bind_host(endpoint)
         if host is not None:
             check_bind(policy, host, url, "sink")
-        return ZmqPublisher(endpoint, skeleton)
-    if scheme not in SINK_SCHEMES:
-        raise DyadError(f"sink '{url}': unknown scheme '{scheme}' (supported: {', '.join(SINK_SCHEMES)})")
-    endpoint = parse_endpoint(url, "sink", _DEFAULT_PORTS.get(scheme))
-    unknown = sorted(set(endpoint.options) - set(_OPTIONS[scheme]))
+        return spec.build(SinkTarget(host or "", endpoint=endpoint), skeleton, fps)
+    parsed = parse_endpoint(url, "sink", spec.default_port)
+    unknown = sorted(set(parsed.options) - set(spec.options))
     if unknown:
-        raise endpoint.error(f"unknown option '{unknown[0]}' (known: {', '.join(_OPTIONS[scheme])})")
-    want_ports = 2 if scheme == "vmc" else 1
-    if len(endpoint.ports) != want_ports:
-        raise endpoint.error(f"needs {'one port per person, e.g. :39539,39541' if want_ports == 2 else 'one port'}")
-    if scheme in _SERVERS:
-        check_bind(policy, endpoint.host, url, "sink")
+        raise parsed.error(f"unknown option '{unknown[0]}' (known: {', '.join(spec.options)})")
+    if len(parsed.ports) != spec.port_count:
+        raise parsed.error(f"needs {'one port per person, e.g. :39539,39541' if spec.port_count == 2 else 'one port'}")
+    if spec.listens:
+        check_bind(policy, parsed.host, url, "sink")
     try:
-        return _build(endpoint, skeleton, fps)
+        return spec.build(SinkTarget(parsed.host, parsed.ports, parsed.options), skeleton, fps)
     except (OSError, ValueError) as error:
-        raise endpoint.error(str(error).splitlines()[0]) from error
-
-
-def _build(endpoint: Endpoint, skeleton: Skeleton, fps: int):
-    host, port = endpoint.host, endpoint.ports[0]
-    if endpoint.scheme == "livelink":
-        from dyad.adapters.livelink_udp import DEFAULT_SUBJECTS, LiveLinkFaceSender
-
-        return LiveLinkFaceSender(host, port, endpoint.option_list("subjects", DEFAULT_SUBJECTS))
-    if endpoint.scheme == "vmc":
-        from dyad.adapters.vmc_osc import DEFAULT_MTU, VmcSender, load_retarget
-
-        retarget = load_retarget(skeleton, endpoint.options.get("retarget"))
-        return VmcSender(host, endpoint.ports, skeleton, retarget, mtu=endpoint.option_int("mtu", DEFAULT_MTU))
-    if endpoint.scheme == "osc":
-        from dyad.adapters.osc_plain import DEFAULT_PREFIX, PlainOscSender
-
-        return PlainOscSender(host, port, skeleton, prefix=endpoint.options.get("prefix", DEFAULT_PREFIX))
-    if endpoint.scheme == "view":
-        from dyad.adapters.view_server import ViewServer
-
-        return ViewServer(host, port, skeleton, fps)
-    from dyad.adapters.bvh_stream import DEFAULT_NAMES, BvhStreamServer
-
-    hierarchy = endpoint.options.get("hierarchy", "0")
-    if hierarchy not in ("0", "1"):
-        raise endpoint.error(f"option 'hierarchy' must be 0 or 1, got '{hierarchy}'")
-    return BvhStreamServer(
-        host,
-        port,
-        skeleton,
-        fps=fps,
-        names=endpoint.option_list("names", DEFAULT_NAMES),
-        send_hierarchy=hierarchy == "1",
-        buffer_frames=endpoint.option_int("buffer_frames", fps),
-    )
+        raise parsed.error(str(error).splitlines()[0]) from error

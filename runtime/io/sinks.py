@@ -14,24 +14,13 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Protocol
-
 from dyad.models.skeleton import Skeleton
 from dyad.runtime.errors import DyadError
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 
 log = logging.getLogger("dyad.sinks")
 
-SUPPORTED_SCHEMES = ("livelink", "vmc", "osc", "zmq", "bvhstream")
 NETWORK_DRAIN_S = 1.0  # how long a live network sink may take to send its backlog when the session ends
-
-
-class Sink(Protocol):
-    name: str
-
-    def send(self, bundle: FrameBundle) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class SinkWorker:
@@ -75,7 +64,7 @@ class SinkWorker:
         """Drain what is queued (up to `timeout_s`), then close the sink. A live network sink gets
         NETWORK_DRAIN_S to drain, then its backlog is dropped (counted): a slow receiver must not hold
         the session's end. Recorders, and every sink of an offline run, drain fully."""
-        if not self._block and not getattr(self.sink, "is_recorder", False):
+        if not self._block and not self.sink.is_recorder:
             deadline = time.monotonic() + NETWORK_DRAIN_S
             while not self._queue.empty() and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -100,8 +89,7 @@ class SinkWorker:
 
     def stats(self) -> dict:
         stats = {"sent": self.sent, "dropped": self.dropped, "errors": self.errors, "last_error": self.last_error}
-        sink_stats = getattr(self.sink, "stats", None)  # a sink's own counters (datagrams, clients, ...)
-        return {**stats, **sink_stats()} if callable(sink_stats) else stats
+        return {**stats, **self.sink.stats()}  # and the sink's own counters (datagrams, clients, ...)
 
 
 class SinkSet:
@@ -117,7 +105,7 @@ class SinkSet:
     def _capacity(sink: Sink, fps: int, queue_seconds: float) -> int:
         # Recorders get a deep queue (a disk stall must not lose frames); network sinks a short one
         # (a late pose is worth less than the next one).
-        seconds = 30.0 if getattr(sink, "is_recorder", False) else queue_seconds
+        seconds = 30.0 if sink.is_recorder else queue_seconds
         return max(1, int(seconds * fps))
 
     def send(self, bundle: FrameBundle) -> None:

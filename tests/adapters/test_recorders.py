@@ -155,7 +155,7 @@ CRASH_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("mode", ["exit", "sigkill"])
 def test_crash_leaves_files_with_exactly_the_flushed_frames(skeleton: Skeleton, tmp_path: Path, mode: str) -> None:
-    script = CRASH_SCRIPT.format(tests=str(Path(__file__).parents[1]))
+    script = CRASH_SCRIPT.format(tests=str(Path(__file__).parent))
     process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), mode],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     if mode == "exit":

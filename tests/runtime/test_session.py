@@ -14,6 +14,7 @@ import zmq
 
 from dyad.adapters.livelink_csv import read_livelink_csv
 from dyad.adapters.timing_csv import read_timing_csv
+from dyad.runtime.animate.animator import Animator
 from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.session import Session
 from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
@@ -97,7 +98,7 @@ def test_speech_moves_the_jaw_of_the_person_speaking(dialogue_wav):
     assert jaw[first_second, 0].mean() > 2 * jaw[first_second, 1].mean()
 
 
-class SlowAnimator:
+class SlowAnimator(Animator):
     """Wraps the real procedural animator and stalls every fourth hop well past the budget."""
 
     name = "slow"

@@ -10,8 +10,8 @@ import pytest
 from dyad.models.arkit import NUM_LIVE_LINK, index_of
 from dyad.models.pose import end_site_positions, forward_kinematics
 from dyad.models.skeleton import load_default_skeleton
-from dyad.runtime.frames import AnimationWindow, PersonFeatures
-from dyad.runtime.frames import ControlState, PersonPose
+from dyad.runtime.animate.animator import Animator
+from dyad.runtime.frames import AnimationWindow, ControlState, PersonFeatures, PersonPose
 from dyad.runtime.animate.procedural import ProceduralAnimator
 
 FPS = 30
@@ -289,7 +289,7 @@ def test_neutral_frames(skeleton):
     assert animator.neutral(60)[0].root_position[2] == pytest.approx(walked[0][-1].root_position[2], abs=5.0)
 
 
-class Interrupting:
+class Interrupting(Animator):
     """Asks for late, context-free silent frames between hops, like an emitter-side fallback."""
 
     def __init__(self, animator: ProceduralAnimator) -> None:

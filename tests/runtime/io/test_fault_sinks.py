@@ -19,7 +19,7 @@ import zmq
 from dyad.adapters.zmq_pub import ZmqPublisher
 from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.config import SessionConfig
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 from dyad.runtime.animate.procedural import ProceduralAnimator
 from dyad.runtime.session import Session
 from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
@@ -64,7 +64,7 @@ def test_zmq_publisher_never_blocks_on_a_subscriber_that_never_reads():
         context.term()
 
 
-class SlowSink:
+class SlowSink(Sink):
     """A receiver that takes 200 ms per frame: its queue fills and it loses frames, alone."""
 
     name = "slow"

@@ -16,6 +16,7 @@ from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.assets import demo_audio_path, demo_transcript_path
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.frames import TranscriptLine
+from dyad.runtime.animate.animator import Animator
 from dyad.runtime.animate.procedural import ProceduralAnimator
 from dyad.runtime.session import Session
 from dyad.runtime.config import SpeechFeaturesConfig
@@ -26,7 +27,7 @@ import tiny_checkpoints
 FPS = 30
 
 
-class RecordingAnimator:
+class RecordingAnimator(Animator):
     """The procedural animator, keeping a copy of every window's features."""
 
     name = "recording"
