@@ -30,6 +30,7 @@ import math
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict
 
 import numpy as np
@@ -91,14 +92,15 @@ class LearnedAnimator(Animator):
     name = "learned"
 
     def __init__(self, models: LoadedModels, skeleton: Skeleton, config: LearnedConfig, fps: int, seed: int = 0,
-                 generator: DyadGenerator | None = None, policy: StepPolicy | None = None,
+                 denoisers: dict | None = None, policy: StepPolicy | None = None,
                  placement: Placement | None = None) -> None:  # fmt: skip
         self.models = models
         self.skeleton = skeleton
         self.config = config
         self.fps = fps
         self.seed = seed
-        self.generator = generator or DyadGenerator(models.body, models.face, config.device)
+        self._stats: SessionStats | None = None  # the session's, once attached: times the generator's parts
+        self.generator = DyadGenerator(models.body, models.face, config.device, denoisers, timer=self._time_part)
         self.policy = policy  # None: a fixed step count (offline, or adaptation off)
         # Without a policy (offline), a failed hop still lowers the steps, for good: nothing measures when to
         # raise them. --fixed-steps means fixed: min_steps = steps, so a failure is only counted.
@@ -125,7 +127,10 @@ class LearnedAnimator(Animator):
     def attach_stats(self, stats: SessionStats) -> None:
         """The session's hook: time lower body, upper body and face of every hop as stages
         `animate.lower`, `animate.upper`, `animate.face` (inside `animate.learned`)."""
-        self.generator.timer = lambda part: stats.stage(f"animate.{part}")
+        self._stats = stats
+
+    def _time_part(self, part: str):
+        return nullcontext() if self._stats is None else self._stats.stage(f"animate.{part}")
 
     def on_failure(self, frame: int, error: BaseException) -> None:
         """The scheduler's hook after `animate` raised: free cached GPU memory, halve the steps."""
@@ -338,11 +343,10 @@ def load_learned_animator(config: LearnedConfig, session: SessionConfig, skeleto
     for what, model_fps in (("body", body.fps), ("face", face.fps)):
         if model_fps != session.timing.fps:
             raise DyadError(f"{config.model_dir}: the {what} model runs at {model_fps} fps, the session at {session.timing.fps} (use --fps {model_fps})")
-    generator = DyadGenerator(models.body, models.face, config.device, denoisers)
     policy = None
     if config.adapt and not session.offline:
         policy = StepPolicy(config.steps, allowance_ms=session.timing.budget_ms - session.minimum_budget_ms())
-    animator = LearnedAnimator(models, skeleton, config, session.timing.fps, session.seed, generator, policy)
+    animator = LearnedAnimator(models, skeleton, config, session.timing.fps, session.seed, denoisers, policy)
     animator.warm_up(session)
     if not models.trained:
         log.warning("%s holds untrained weights: the learned path runs, its motion is meaningless", config.model_dir)

@@ -21,6 +21,10 @@ def test_training_schedule_runs_from_clean_to_pure_noise(kind, steps):
     assert abar[0] > 0.99 and abar[-1] < 1e-3
 
 
+
+def grid(steps: int) -> list[int]:
+    return ddim_timesteps(SCHEDULE.shape[0], steps)
+
 def test_schedule_limits_are_enforced():
     with pytest.raises(ValueError, match="1..1000"):
         alphas_cumprod(1001)
@@ -52,7 +56,7 @@ def test_a_denoiser_that_knows_the_answer_yields_it_at_any_step_count(steps, eta
     # and every DDIM path must end exactly there.
     c = torch.linspace(-2, 3, 12, dtype=torch.float64).reshape(1, 4, 3)
     noise = torch.randn(1, 4, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    out = sample_ddim(lambda x, t: c.expand_as(x), noise, SCHEDULE, steps, eta=eta, generator=torch.Generator().manual_seed(2), resample=resample)
+    out = sample_ddim(lambda x, t: c.expand_as(x), noise, SCHEDULE, grid(steps), eta=eta, generator=torch.Generator().manual_seed(2), resample=resample)
     torch.testing.assert_close(out, c, rtol=0, atol=1e-12)
 
 
@@ -70,7 +74,7 @@ def test_two_deterministic_steps_match_hand_computed_ddim():
         seen.append(float(t[0]))
         return a * x
 
-    torch.testing.assert_close(sample_ddim(denoise, x_T, SCHEDULE, 2), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(sample_ddim(denoise, x_T, SCHEDULE, grid(2)), expected, rtol=0, atol=1e-12)
     assert seen == [999.0, 499.0]
 
 
@@ -79,7 +83,7 @@ def test_inpainting_imposes_the_known_region_exactly():
     mask = torch.tensor([1.0, 1.0, 0.0, 0.0, 0.0], dtype=torch.float64).reshape(1, 5, 1)
     c = torch.full((1, 5, 2), -7.0, dtype=torch.float64)
     for steps in (1, 4):
-        out = sample_ddim(lambda x, t: c, torch.randn(1, 5, 2, dtype=torch.float64), SCHEDULE, steps,
+        out = sample_ddim(lambda x, t: c, torch.randn(1, 5, 2, dtype=torch.float64), SCHEDULE, grid(steps),
                           generator=torch.Generator().manual_seed(0), known=known, mask=mask)  # fmt: skip
         torch.testing.assert_close(out[:, :2], known[:, :2], rtol=0, atol=0)
         torch.testing.assert_close(out[:, 2:], c[:, 2:], rtol=0, atol=1e-12)
@@ -90,7 +94,7 @@ def test_seeded_sampling_is_reproducible_bit_for_bit():
         noise = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(seed))
         known, mask = torch.zeros(2, 6, 3), torch.zeros(2, 6, 1)
         mask[:, :2] = 1
-        return sample_ddim(lambda x, t: 0.3 * x, noise, SCHEDULE, 4, eta=1.0, generator=torch.Generator().manual_seed(seed), known=known, mask=mask, resample=2)
+        return sample_ddim(lambda x, t: 0.3 * x, noise, SCHEDULE, grid(4), eta=1.0, generator=torch.Generator().manual_seed(seed), known=known, mask=mask, resample=2)
 
     assert torch.equal(run(3), run(3))
     assert not torch.equal(run(3), run(4))
@@ -143,7 +147,7 @@ def stream(steps: int, hops: int, inpaint: bool, sees_context: bool, eta: float 
         mask = torch.zeros(1, c + HOP, 1, dtype=torch.float64)
         known[0, :c], mask[0, :c] = sequence[len(sequence) - c :], 1.0
         noise = torch.randn(1, c + HOP, CHANNELS, generator=generator, dtype=torch.float64)
-        out = sample_ddim(gp_denoiser(frames, known, c, sees_context), noise, SCHEDULE, steps, eta=eta, generator=generator,
+        out = sample_ddim(gp_denoiser(frames, known, c, sees_context), noise, SCHEDULE, grid(steps), eta=eta, generator=generator,
                           known=known if inpaint else None, mask=mask if inpaint else None, resample=resample)  # fmt: skip
         sequence = torch.cat([sequence, out[0, c:]])
     speed = (sequence[1:] - sequence[:-1]).norm(dim=-1)[4:]  # skip the cold start
@@ -172,3 +176,18 @@ def test_repaint_alone_joins_windows_given_enough_steps():
     # networks also take the context as input.)
     join, inside = stream(50, hops=40, inpaint=True, sees_context=False, eta=1.0, resample=5)
     assert join <= 1.1 * inside, f"speed {join:.3f} at joins vs {inside:.3f} inside"
+
+
+def test_callback_sees_every_step_and_the_sample_is_unchanged():
+    noise = torch.randn(1, 4, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    seen = []
+    with_callback = sample_ddim(lambda x, t: 0.5 * x, noise, SCHEDULE, grid(4), callback=lambda i, t, x: seen.append((i, t, x.clone())))
+    assert [(i, t) for i, t, _ in seen] == list(enumerate(grid(4)))
+    torch.testing.assert_close(seen[-1][2], with_callback, rtol=0, atol=0)
+    torch.testing.assert_close(sample_ddim(lambda x, t: 0.5 * x, noise, SCHEDULE, grid(4)), with_callback, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("timesteps", [[], [499, 999], [999, 999], [1000]])
+def test_timesteps_must_be_descending_training_steps(timesteps):
+    with pytest.raises(ValueError, match="timesteps"):
+        sample_ddim(lambda x, t: x, torch.zeros(1, 2, 1, dtype=torch.float64), SCHEDULE, timesteps)
