@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from dyad.runtime.frames import AnimationWindow
 from dyad.runtime.animate.animator import Animator, is_out_of_memory
 from dyad.runtime.config import TimingConfig
 from dyad.runtime.frontend.features import FeatureTimeline
 from dyad.runtime.frame_store import FrameStore
-from dyad.runtime.frames import ControlState
+from dyad.runtime.frames import AnimationWindow, ControlState
 from dyad.runtime.stats import SessionStats
 
 log = logging.getLogger("dyad.scheduler")
@@ -30,6 +29,7 @@ class Scheduler:
         store: FrameStore,
         stats: SessionStats,
         fallback_animator: Animator | None = None,
+        controls: ControlState | None = None,
     ) -> None:
         self.timing = timing
         self.animator = animator
@@ -37,8 +37,12 @@ class Scheduler:
         self.timeline = timeline
         self.store = store
         self.stats = stats
-        self.controls = ControlState()
+        self.controls = controls or ControlState()
         self.next_frame = 0
+
+    def set_controls(self, state: ControlState) -> None:
+        """From any thread (control input): one attribute store, so the next window sees the whole new state."""
+        self.controls = state
 
     def poll(self, end_frame: int | None = None) -> int:
         """Run every hop whose inputs are ready; `end_frame` (input ended) lets the last hops run on padding."""

@@ -39,6 +39,7 @@ from dyad.runtime.logs import HealthReporter
 from dyad.runtime.animate.procedural import ProceduralAnimator
 from dyad.runtime.io.recording import Recording
 from dyad.runtime.scheduler import Scheduler
+from dyad.runtime.session_controls import SessionControls
 from dyad.runtime.speech.speech_features import SpeechFeatures
 from dyad.runtime.io.sinks import Sink, SinkSet, sink_from_url
 from dyad.runtime.stats import SessionStats
@@ -89,8 +90,8 @@ class Session:
         self.timeline = FeatureTimeline(config.mel.n_mels, ring, **dims)
         self.frontend = AudioFrontEnd(config, self.timeline, self.stats, speech=self.speech)
         self.store = FrameStore(history_frames=timing.context_frames + 4 * timing.hop_frames + timing.fps)
-        self.scheduler = Scheduler(timing, self.animator, self.timeline, self.store, self.stats, fallback_animator=self.procedural)
-        self.scheduler.controls = config.controls
+        self.scheduler = Scheduler(timing, self.animator, self.timeline, self.store, self.stats, fallback_animator=self.procedural,
+                                   controls=config.controls)  # fmt: skip
         self.clock: Clock = SimulatedClock() if config.offline else MonotonicClock()
         self.recording = Recording(config.out_dir, self.skeleton, timing.fps, at_start=config.record_at_start)
         sinks = self._build_sinks(extra_sinks or [])
@@ -103,7 +104,9 @@ class Session:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         try:
-            self.control = ControlHub.for_session(self)  # listeners start now: a port clash fails here
+            self.controls = SessionControls(self.scheduler, self.emitter, self.recording, self.clock, self.stop, config.minimum_budget_ms())
+            # listeners start now: a port clash fails here
+            self.control = ControlHub(self.controls.bindings(), config.control_urls, config.wait_start, config.network)
         except BaseException:
             self.sinks.close()
             if self.speech is not None:

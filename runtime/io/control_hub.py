@@ -2,8 +2,8 @@
 
 Listeners (dyad.runtime.io.control_listeners) decode and validate messages
 (dyad.runtime.io.control) and hand commands here; what does not apply is counted
-and ignored, so control input is never fatal. `session_bindings` is the one place
-that says what a command does to a running session.
+and ignored, so control input is never fatal. What a command does to a running
+session is the session's to say (dyad.runtime.session_controls.SessionControls).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from dyad.runtime.config import NetworkPolicy
 from dyad.runtime.frames import TranscriptLine
-from dyad.runtime.io.control import LOGGED_PROBLEMS, PROBLEMS, Command, ControlBindings, TranscriptQueue, check_budget
+from dyad.runtime.io.control import LOGGED_PROBLEMS, PROBLEMS, Command, ControlBindings, TranscriptQueue
 from dyad.runtime.io.control_listeners import open_listener
 
 log = logging.getLogger("dyad.control")
@@ -42,10 +42,6 @@ class ControlHub:
         except BaseException:
             self.close()
             raise
-
-    @classmethod
-    def for_session(cls, session) -> ControlHub:
-        return cls(session_bindings(session), session.config.control_urls, session.config.wait_start, session.config.network)
 
     # -- messages -------------------------------------------------------------
     def problem(self, category: str, message: str) -> None:
@@ -119,27 +115,3 @@ class ControlHub:
             "last_problem": self.last_problem,
             "transcripts": {"received": self.transcripts.received, "dropped": self.transcripts.dropped},
         }
-
-
-def session_bindings(session) -> ControlBindings:
-    """Bind control messages to a Session: the scheduler's controls, the emitter's budget, recording, stop."""
-    scheduler = session.scheduler
-    floor_ms = session.config.minimum_budget_ms()
-
-    def set_state(state) -> None:
-        scheduler.controls = state  # one attribute store: the next window sees the whole new state
-
-    def set_budget_ms(ms: float) -> None:
-        session.emitter.set_budget_ns(check_budget(ms, floor_ms))
-
-    def record(on: bool) -> None:
-        session.recording.start() if on else session.recording.stop()
-
-    return ControlBindings(
-        get_state=lambda: scheduler.controls,
-        set_state=set_state,
-        set_budget_ms=set_budget_ms,
-        record=record,
-        stop=session.stop,
-        now_ns=session.clock.now_ns,
-    )
