@@ -9,7 +9,7 @@ and once a second (every `fps` frames, from frame 0):
   <prefix>/joint_names  s x J                          template joint order
   <prefix>/face_names   s x 61                         Live Link order
 Space: the template's own, right-handed, Y up, the character faces +Z and its
-left is +X (see the README for Unity and Unreal conversions).
+left is +X (see docs/engines.md for Unity and Unreal conversions).
 """
 
 from __future__ import annotations

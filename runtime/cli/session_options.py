@@ -157,13 +157,5 @@ def run_session(args: argparse.Namespace, wav_paths: list[Path] | None, loop: bo
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: session.stop())
     result = session.run()
-    summary = result.summary
-    latency = summary["latency_ms"]
-    print(
-        f"dyad: {result.frames} frames per person at {config.timing.fps} fps, "
-        f"latency p50={latency.get('p50', float('nan')):.1f} ms p95={latency.get('p95', float('nan')):.1f} ms "
-        f"p99={latency.get('p99', float('nan')):.1f} ms, deadline misses {summary['deadline_misses']}, "
-        f"dropped audio {summary['dropped_audio']['seconds']:.3f} s"
-        + (f", recordings in {config.out_dir}" if config.out_dir else "")
-    )
+    print(result.report.closing_line(config.out_dir))
     return 0

@@ -1,4 +1,4 @@
-"""The README's ZeroMQ consumer example, run as written (only the port changed) against the real publisher."""
+"""The docs' ZeroMQ consumer example (docs/engines.md), run as written (only the port changed) against the real publisher."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.frames import FrameBundle, PersonPose
 from engine_receivers import free_port
 
-README = Path(__file__).parents[2] / "README.md"
+README = Path(__file__).parents[2] / "docs" / "engines.md"
 
 
 def _consumer_code() -> str:
     text = README.read_text()
     match = re.search(r"A consumer:\s*```python\n(.*?)```", text, re.S)
-    assert match, "README lost its ZeroMQ consumer example"
+    assert match, "docs/engines.md lost its ZeroMQ consumer example"
     code = "\n".join(line[2:] if line.startswith("  ") else line for line in match.group(1).splitlines())
     assert len([line for line in code.splitlines() if line.strip()]) <= 22  # about 20 lines, as promised
     return code

@@ -119,7 +119,7 @@ def test_plain_osc_sends_template_space_quaternions(skeleton, known_pose):
 
 
 def test_readme_unreal_conversion_of_template_quaternions():
-    """README: template (x, y, z) cm -> Unreal (z, -x, y); quaternion (x, y, z, w) -> (-z, x, -y, w)."""
+    """docs/engines.md: template (x, y, z) cm -> Unreal (z, -x, y); quaternion (x, y, z, w) -> (-z, x, -y, w)."""
     axes = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # rows: Unreal X, Y, Z in template terms
     for rotation in Rotation.random(20, random_state=1):
         x, y, z, w = rotation.as_quat()

@@ -1,4 +1,4 @@
-"""The sink registry: every adapter's SINK declaration drives URL parsing, the CLI help and the README table."""
+"""The sink registry: every adapter's SINK declaration drives URL parsing, the CLI help and the docs' table."""
 
 from __future__ import annotations
 
@@ -87,10 +87,10 @@ def test_cli_help_lists_every_usage():
     assert all(spec.usage in sink_help() for spec in sink_specs().values())
 
 
-def test_readme_table_is_the_generated_one():
-    text = (ROOT / "README.md").read_text()
+def test_docs_table_is_the_generated_one():
+    text = (ROOT / "docs" / "engines.md").read_text()
     found = re.search(r"<!-- sink-table[^>]*-->\n(.*?)\n<!-- /sink-table -->", text, re.S)
-    assert found, "README lost its generated sink table markers"
+    assert found, "docs/engines.md lost its generated sink table markers"
     assert found.group(1) == sink_table(), "regenerate: python -m dyad.runtime.io.sink_registry"
     printed = subprocess.run([sys.executable, "-m", "dyad.runtime.io.sink_registry"], capture_output=True, text=True, timeout=60)
     assert printed.stdout.strip() == sink_table()
