@@ -115,7 +115,8 @@ class FeatureTimeline:
 class FrameFeatureBuilder:
     """Joins mel frames, separated samples and VAD windows into finished animation frames."""
 
-    def __init__(self, timeline: FeatureTimeline, sample_rate: int, fps: int, mel_hop: int, mel_n_fft: int, vad_window: int) -> None:
+    def __init__(self, timeline: FeatureTimeline, sample_rate: int, fps: int, mel_hop: int, mel_n_fft: int, vad_window: int,
+                 extras=None) -> None:  # fmt: skip
         self.timeline = timeline
         self.sample_rate = sample_rate
         self.fps = fps
@@ -132,7 +133,7 @@ class FrameFeatureBuilder:
         self._last_vad = np.zeros(people, dtype=np.float32)
         # Learned streams (runtime/speech/speech_features.py): `ready(frame) -> bool` holds a frame until they
         # exist, `take(frame) -> dict` gives its wav2vec / words / no_text. None: off.
-        self.extras = None
+        self.extras = extras
 
     def add_samples(self, samples: np.ndarray) -> None:
         self._samples = np.concatenate([self._samples, samples])

@@ -39,9 +39,9 @@ class AudioFrontEnd:
             mel_hop=config.mel.hop_length,
             mel_n_fft=config.mel.n_fft,
             vad_window=VAD_WINDOW,
+            extras=speech,
         )
         self.speech = speech  # runtime.speech.speech_features.SpeechFeatures (Wav2Vec2, words) or None
-        self.builder.extras = speech
         self.next_sample = 0  # absolute index of the next input sample expected
         self.first_capture_ns: int | None = None
 
