@@ -29,7 +29,7 @@ import numpy as np
 
 from dyad.models.pose import pose_to_bvh_channels, rest_pose
 from dyad.models.skeleton import Skeleton, format_bvh_hierarchy
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 
 FRAMES_FIELD_WIDTH = 10  # room for 9,999,999,999 frames (over 10 years at 30 fps)
 
@@ -67,7 +67,7 @@ class _Track:
         os.close(self.fd)
 
 
-class BvhRecorder:
+class BvhRecorder(Sink):
     """Sink that writes `p{person}.bvh` per person from `FrameBundle`s."""
 
     name = "bvh"

@@ -23,9 +23,10 @@ import threading
 
 import numpy as np
 
+from dyad.adapters.sink_spec import SinkSpec, SinkTarget
 from dyad.models.pose import pose_to_bvh_channels
 from dyad.models.skeleton import Skeleton, format_bvh_hierarchy
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 
 log = logging.getLogger("dyad.bvh_stream")
 
@@ -84,7 +85,7 @@ class _Client:
             self.thread.join(timeout_s)
 
 
-class BvhStreamServer:
+class BvhStreamServer(Sink):
     """Sink: serves the live BVH lines of every frame to all connected clients."""
 
     def __init__(
@@ -181,3 +182,25 @@ class BvhStreamServer:
             clients = list(self._clients)
         for client in clients:
             client.stop(timeout_s=2.0)
+
+
+def _build(target: SinkTarget, skeleton: Skeleton, fps: int) -> BvhStreamServer:
+    hierarchy = target.options.get("hierarchy", "0")
+    if hierarchy not in ("0", "1"):
+        raise ValueError(f"option 'hierarchy' must be 0 or 1, got '{hierarchy}'")
+    return BvhStreamServer(
+        target.host,
+        target.port,
+        skeleton,
+        fps=fps,
+        names=target.option_list("names", DEFAULT_NAMES),
+        send_hierarchy=hierarchy == "1",
+        buffer_frames=target.option_int("buffer_frames", fps),
+    )
+
+
+SINK = SinkSpec(
+    scheme="bvhstream", usage="bvhstream://HOST:PORT[?names=A,B&hierarchy=1]", purpose="Axis Neuron style live BVH clients",
+    build=_build, options=("names", "hierarchy", "buffer_frames"), default_port=DEFAULT_PORT, listens=True,
+    port_note=f"default {DEFAULT_PORT}",
+)  # fmt: skip

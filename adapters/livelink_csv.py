@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from dyad.models.arkit import LIVE_LINK_NAMES, NUM_LIVE_LINK, map_by_name
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 
 HEADER = "Timecode,BlendShapeCount," + ",".join(LIVE_LINK_NAMES)
 _META_COLUMNS = ("timecode", "blendshapecount")
@@ -45,7 +45,7 @@ def timecode(elapsed_ns: int, fps: int) -> str:
     return f"{hours % 24:02d}:{mm:02d}:{ss:02d}:{ff:02d}.{sub:03d}"
 
 
-class LiveLinkCsvRecorder:
+class LiveLinkCsvRecorder(Sink):
     """Sink that writes `p{person}_face.csv` per person from `FrameBundle`s."""
 
     name = "livelink_csv"

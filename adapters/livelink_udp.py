@@ -22,9 +22,10 @@ import uuid
 
 import numpy as np
 
+from dyad.adapters.sink_spec import SinkSpec, SinkTarget
 from dyad.adapters.udp_target import UdpTarget
 from dyad.models.arkit import NUM_LIVE_LINK
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 
 PACKET_VERSION = 6
 DEFAULT_PORT = 11111
@@ -52,7 +53,7 @@ def encode_packet(device: str, subject: str, frame: int, fps: int, values: np.nd
     return header + _TIMING.pack(frame, 0.0, fps, 1) + bytes([NUM_LIVE_LINK]) + values.tobytes()
 
 
-class LiveLinkFaceSender:
+class LiveLinkFaceSender(Sink):
     """Sink: `send(bundle)` sends one packet per person to host:port."""
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, subjects: tuple[str, ...] = DEFAULT_SUBJECTS) -> None:
@@ -77,3 +78,13 @@ class LiveLinkFaceSender:
 
     def close(self) -> None:
         self._udp.close()
+
+
+def _build(target: SinkTarget, skeleton, fps: int) -> LiveLinkFaceSender:
+    return LiveLinkFaceSender(target.host, target.port, target.option_list("subjects", DEFAULT_SUBJECTS))
+
+
+SINK = SinkSpec(
+    scheme="livelink", usage="livelink://HOST:PORT[?subjects=A,B]", purpose="Unreal Engine Live Link (MetaHuman faces)",
+    build=_build, options=("subjects",), default_port=DEFAULT_PORT, port_note=f"default {DEFAULT_PORT}",
+)  # fmt: skip

@@ -9,7 +9,7 @@ and once a second (every `fps` frames, from frame 0):
   <prefix>/joint_names  s x J                          template joint order
   <prefix>/face_names   s x 61                         Live Link order
 Space: the template's own, right-handed, Y up, the character faces +Z and its
-left is +X (see the README for Unity and Unreal conversions).
+left is +X (see docs/engines.md for Unity and Unreal conversions).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from functools import lru_cache
 import numpy as np
 from pythonosc.parsing import osc_types
 
+from dyad.adapters.sink_spec import SinkSpec, SinkTarget
 from dyad.adapters.udp_target import UdpTarget
 from dyad.models.arkit import LIVE_LINK_NAMES
 from dyad.models.rotations import axis_angle_to_quaternion
 from dyad.models.skeleton import Skeleton
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 
 DEFAULT_PREFIX = "/dyad"
 
@@ -43,7 +44,7 @@ def _names_message(address: str, names: tuple[str, ...]) -> bytes:
     return _string(address) + _string("," + "s" * len(names)) + b"".join(_string(n) for n in names)
 
 
-class PlainOscSender:
+class PlainOscSender(Sink):
     def __init__(self, host: str, port: int, skeleton: Skeleton, prefix: str = DEFAULT_PREFIX) -> None:
         prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         if any(c in prefix for c in " #*,?[]{}"):
@@ -74,3 +75,14 @@ class PlainOscSender:
 
     def close(self) -> None:
         self._udp.close()
+
+
+def _build(target: SinkTarget, skeleton: Skeleton, fps: int) -> PlainOscSender:
+    return PlainOscSender(target.host, target.port, skeleton, prefix=target.options.get("prefix", DEFAULT_PREFIX))
+
+
+SINK = SinkSpec(
+    scheme="osc", usage="osc://HOST:PORT[?prefix=/dyad]",
+    purpose="engines that bind OSC addresses themselves: Unreal's OSC plugin, TouchDesigner, Max",
+    build=_build, options=("prefix",),
+)  # fmt: skip

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 
 COLUMNS = ("index", "audio_ns", "target_ns", "send_ns", "latency_ms", "fallback", "speaking_p0", "speaking_p1")
 
 
-class TimingRecorder:
+class TimingRecorder(Sink):
     name = "frames_csv"
     is_recorder = True  # deep queue in the session: a disk stall must not lose rows
 

@@ -23,9 +23,12 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from dyad.adapters.sink_spec import SinkSpec, SinkTarget
 from dyad.models.arkit import LIVE_LINK_NAMES
 from dyad.models.skeleton import Skeleton
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
+
+DEFAULT_PORT = 8765
 
 VIEWER_DIR = Path(__file__).resolve().parent / "viewer"
 THREE_BUILD = VIEWER_DIR / "node_modules" / "three" / "build"
@@ -84,7 +87,7 @@ class _Client:
         self.mailbox.put_nowait(message)
 
 
-class ViewServer:
+class ViewServer(Sink):
     """Sink that serves the viewer page and streams frames to every connected browser."""
 
     name = "view"
@@ -198,3 +201,14 @@ def _text_response(status: HTTPStatus, text: str) -> Response:
     body = text.encode()
     headers = Headers([("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
     return Response(status, status.phrase, headers, body)
+
+
+
+def _build(target: SinkTarget, skeleton: Skeleton, fps: int) -> ViewServer:
+    return ViewServer(target.host, target.port, skeleton, fps)
+
+
+SINK = SinkSpec(
+    scheme="view", usage="view://HOST:PORT", purpose="the live browser viewer (`dyad view`)",
+    build=_build, default_port=DEFAULT_PORT, listens=True, port_note=f"default {DEFAULT_PORT}",
+)  # fmt: skip

@@ -35,12 +35,13 @@ from pathlib import Path
 import numpy as np
 from pythonosc.parsing import osc_types
 
+from dyad.adapters.sink_spec import SinkSpec, SinkTarget
 from dyad.adapters.udp_target import UdpTarget
 from dyad.models.arkit import ARKIT_NAMES, NUM_ARKIT
 from dyad.models.pose import global_transforms, yaw_matrix, yaw_of
 from dyad.models.rotations import matrix_to_quaternion
 from dyad.models.skeleton import Skeleton
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 
 DEFAULT_PORT = 39539
 DEFAULT_MTU = 1500
@@ -184,7 +185,7 @@ def to_unity(skeleton: Skeleton, retarget: VmcRetarget, root_position: np.ndarra
     )
 
 
-class VmcSender:
+class VmcSender(Sink):
     """Sink: person p's frames go to host:ports[p] as VMC messages."""
 
     def __init__(
@@ -244,3 +245,15 @@ class VmcSender:
     def close(self) -> None:
         for udp in self._udp:
             udp.close()
+
+
+def _build(target: SinkTarget, skeleton: Skeleton, fps: int) -> VmcSender:
+    retarget = load_retarget(skeleton, target.options.get("retarget"))
+    return VmcSender(target.host, target.ports, skeleton, retarget, mtu=target.option_int("mtu", DEFAULT_MTU))
+
+
+SINK = SinkSpec(
+    scheme="vmc", usage="vmc://HOST:PORT0,PORT1[?mtu=1500&retarget=FILE]",
+    purpose="VMC avatar apps: VSeeFace, Warudo, VNyan, EVMC4U, VMC4UE, VMCLiveLink",
+    build=_build, options=("mtu", "retarget"), port_count=2, port_note="one per person, e.g. 39539,39541",
+)  # fmt: skip

@@ -17,9 +17,10 @@ import json
 import numpy as np
 import zmq
 
+from dyad.adapters.sink_spec import SinkSpec, SinkTarget
 from dyad.models.arkit import LIVE_LINK_NAMES
 from dyad.models.skeleton import Skeleton
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 
 PROTOCOL_VERSION = 1
 
@@ -28,7 +29,7 @@ def _f32le(values: np.ndarray) -> bytes:
     return np.ascontiguousarray(values, dtype="<f4").tobytes()
 
 
-class ZmqPublisher:
+class ZmqPublisher(Sink):
     name = "zmq"
 
     def __init__(self, endpoint: str, skeleton: Skeleton, send_hwm: int = 16, context: zmq.Context | None = None) -> None:
@@ -91,3 +92,13 @@ class ZmqPublisher:
 
     def close(self) -> None:
         self._socket.close(0)
+
+
+def _build(target: SinkTarget, skeleton: Skeleton, fps: int) -> ZmqPublisher:
+    return ZmqPublisher(target.endpoint, skeleton)
+
+
+SINK = SinkSpec(
+    scheme="zmq", usage="zmq://tcp://HOST:PORT", purpose="your own tools (ZeroMQ SUB), see Outputs",
+    build=_build, listens=True, zmq_endpoint=True, port_note="any; `*` binds all interfaces",
+)  # fmt: skip

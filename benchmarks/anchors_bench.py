@@ -43,7 +43,7 @@ from dyad.benchmarks.bench_common import (add_common_args, build_animator, check
 from dyad.benchmarks.hop_timing import WindowShape, WindowStream, recorded_features, run_stream
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.errors import DyadError
-from dyad.runtime.learned_config import LearnedConfig
+from dyad.runtime.animate.learned_config import LearnedConfig
 from dyad.runtime.stats import summarize_ms
 
 TARGET_RATIO = 3.0  # the issue's bar: every anchor at least 3x our end-to-end latency
@@ -105,7 +105,7 @@ def run_anchors(args: argparse.Namespace) -> int:
 
 
 def _backend(args: argparse.Namespace, models) -> str:
-    from dyad.runtime.model_cli import auto_backend
+    from dyad.runtime.cli.model import auto_backend
 
     backend = args.backend or auto_backend(models.folder)
     if backend not in ("torch", "onnx"):
@@ -114,7 +114,7 @@ def _backend(args: argparse.Namespace, models) -> str:
 
 
 def _wav_paths(wav: list[Path] | None) -> list[Path]:
-    from dyad.runtime.cli import demo_audio_path
+    from dyad.runtime.assets import demo_audio_path
 
     return list(wav) if wav else [demo_audio_path()]
 
@@ -123,8 +123,8 @@ def recording_features(wavs: list[Path], seconds: float | None, session: Session
     """The session front end's streams over the recording (separation, VAD, mel; [T, 2, ...])."""
     from dataclasses import replace
 
-    from dyad.runtime.feature_dump import dump_features
-    from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+    from dyad.runtime.offline.feature_dump import dump_features
+    from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
     config = replace(session, offline=True, seconds=seconds, status_interval_s=0.0)
     source = WavReplaySource(open_wav_inputs(wavs, config.audio.sample_rate), block_ms=config.timing.block_ms, seconds=seconds, realtime=False)

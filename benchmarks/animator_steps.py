@@ -30,8 +30,8 @@ from dyad.benchmarks.session_latency import DEFAULT_RESULTS, device_name
 from dyad.models.model_dir import export_model_dir, init_model_dir
 from dyad.models.skeleton import load_default_skeleton
 from dyad.runtime.config import SessionConfig
-from dyad.runtime.learned_animator import LearnedAnimator, load_learned_animator
-from dyad.runtime.learned_config import LearnedConfig
+from dyad.runtime.animate.learned_animator import LearnedAnimator, load_learned_animator
+from dyad.runtime.animate.learned_config import LearnedConfig
 from dyad.runtime.stats import summarize_ms
 
 WARMUP_HOPS = 5

@@ -119,13 +119,11 @@ def onnx_for(models, device: str, threads: int = 1) -> dict:
 def build_animator(models, skeleton, session, steps: int, device: str = "cpu", denoisers: dict | None = None, backend: str = "torch"):
     """A LearnedAnimator with a fixed step count, built directly as `dyad eval` builds it, so a
     benchmark may go past the live session's 8 steps. `models` moves to `device`: load one set per device."""
-    from dyad.models.generator import DyadGenerator
-    from dyad.runtime.learned_animator import LearnedAnimator
-    from dyad.runtime.learned_config import LearnedConfig
+    from dyad.runtime.animate.learned_animator import LearnedAnimator
+    from dyad.runtime.animate.learned_config import LearnedConfig
 
     config = replace(LearnedConfig(models.folder, backend=backend, device=device, adapt=False), steps=steps)
-    generator = DyadGenerator(models.body, models.face, device, denoisers)
-    return LearnedAnimator(models, skeleton, config, session.timing.fps, session.seed, generator)
+    return LearnedAnimator(models, skeleton, config, session.timing.fps, session.seed, denoisers)
 
 
 @contextmanager

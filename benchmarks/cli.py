@@ -2,7 +2,7 @@
 
 Each measuring subcommand writes a JSON result and a PNG plot under
 `benchmarks/results/<device-name>/` (or `--out DIR`); `report` turns every
-result JSON into the README's tables. Building this parser imports nothing
+result JSON into the tables of docs/latency.md. Building this parser imports nothing
 heavy: the model benches' own options are parsed only when one of them runs,
 so `dyad --help` does not pay for torch.
 """
@@ -17,7 +17,7 @@ from dyad.benchmarks.latency_bench import add_latency_args
 from dyad.runtime.errors import DyadError
 
 RESULTS = Path(__file__).resolve().parent / "results"
-README = Path(__file__).resolve().parents[1] / "README.md"  # the checkout's README (editable installs)
+TABLES_PAGE = Path(__file__).resolve().parents[1] / "docs" / "latency.md"  # the checkout's docs page (editable installs)
 MODEL_BENCHES = {  # dyad.benchmarks.model_benches: add_<name>_args(parser), run_<name>(args)
     "steps": "DDIM steps against compute per hop and `dyad eval` quality",
     "backends": "torch eager, torch.compile, ONNX Runtime, CUDA graphs, TensorRT: compute per hop",
@@ -27,8 +27,8 @@ MODEL_BENCHES = {  # dyad.benchmarks.model_benches: add_<name>_args(parser), run
 MODEL_BENCH_MODULE = "dyad.benchmarks.model_benches"
 
 
-def add_bench_command(commands) -> None:
-    bench = commands.add_parser("bench", help="latency and throughput benchmarks (JSON + PNG per device), README tables")
+def add_bench_command(commands) -> argparse.ArgumentParser:
+    bench = commands.add_parser("bench", help="latency and throughput benchmarks (JSON + PNG per device), docs tables")
     kinds = bench.add_subparsers(dest="bench_command", required=True)
     latency = kinds.add_parser("latency", help="the demo dialogue in real time through the whole pipeline: latency, misses, compute by stage")
     add_latency_args(latency)
@@ -41,9 +41,10 @@ def add_bench_command(commands) -> None:
     from dyad.benchmarks.realvoice_bench import add_realvoice_args
 
     add_realvoice_args(realvoice)
-    report = kinds.add_parser("report", help="rewrite the README's benchmark tables from every result JSON")
+    report = kinds.add_parser("report", help="rewrite the benchmark tables of docs/latency.md from every result JSON")
     report.add_argument("--results", type=Path, default=RESULTS, metavar="DIR", help="results root holding <device>/*.json")
-    report.add_argument("--readme", type=Path, default=README, metavar="PATH", help="README with the bench-table markers")
+    report.add_argument("--page", "--readme", dest="page", type=Path, default=TABLES_PAGE, metavar="PATH", help="Markdown page with the bench-table markers")
+    return bench
 
 
 def _model_bench(name: str, argv: list[str]) -> int:
@@ -71,7 +72,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if kind == "report":
         from dyad.benchmarks.report import write_report
 
-        print(write_report(args.results, args.readme))
-        print(f"dyad bench: tables written to {args.readme}")
+        print(write_report(args.results, args.page))
+        print(f"dyad bench: tables written to {args.page}")
         return 0
     return _model_bench(kind, args.bench_argv)

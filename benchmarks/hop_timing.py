@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from dyad.runtime.animator import AnimationWindow, PersonFeatures
+from dyad.runtime.frames import AnimationWindow, PersonFeatures
 from dyad.runtime.frames import ControlState, PersonPose
 
 People = tuple[tuple[PersonPose, ...], tuple[PersonPose, ...]]

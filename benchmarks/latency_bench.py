@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def latency_run(args: argparse.Namespace):
         raise DyadError(f"--model {model}: no model folder there (model.json missing); give a folder or 'procedural'")
     if args.seconds <= 0 or args.profile_seconds <= 0:
         raise DyadError("--seconds and --profile-seconds must be > 0")
-    from dyad.runtime.model_cli import auto_backend
+    from dyad.runtime.cli.model import auto_backend
 
     backend = args.backend or (auto_backend(model) if model is not None else "torch")
     return LatencyRun(seconds=args.seconds, budget_ms=args.budget_ms, offline=args.offline, model=model, backend=backend,
@@ -171,3 +172,24 @@ def run_latency(args: argparse.Namespace) -> int:
     print(json.dumps({"device": report["device"], **run_brief(report), "smallest_zero_miss_budget_ms": (search or {}).get("smallest_zero_miss_budget_ms")}, indent=2))
     print(f"dyad bench: results in {folder}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m dyad.benchmarks.latency_bench`: the same options as `dyad bench latency`."""
+    from dyad.benchmarks.session_latency import device_name
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_latency_args(parser)
+    parser.add_argument("--results", type=Path, default=None, help="results root (files go to RESULTS/<device>/)")
+    args = parser.parse_args(argv)
+    if args.results is not None and args.out is None:
+        args.out = args.results / device_name(args.device)
+    try:
+        return run_latency(args)
+    except DyadError as error:
+        print(f"latency_bench: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

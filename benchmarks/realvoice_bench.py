@@ -2,7 +2,7 @@
 
     dyad bench realvoice --real ../shared/realvoice [--model DIR] [--steps 4]
 
-Runs the real-voice evaluation (`dyad.runtime.realvoice_eval`) for:
+Runs the real-voice evaluation (`dyad.runtime.offline.realvoice_eval`) for:
 - before: the procedural animator and the learned one as they were before talker attribution
   and mel normalisation existed (both switched off);
 - procedural: the rule-based animator;
@@ -47,10 +47,10 @@ def _factories(model: Path, steps: int):
     from dyad.models.checkpoint import ModelLoadError
     from dyad.models.model_dir import load_model_dir
     from dyad.models.skeleton import load_default_skeleton
-    from dyad.runtime.learned_animator import LearnedAnimator
-    from dyad.runtime.learned_config import LearnedConfig
-    from dyad.runtime.partwise import PartwiseAnimator, manifest_parts
-    from dyad.runtime.procedural import ProceduralAnimator
+    from dyad.runtime.animate.learned_animator import LearnedAnimator
+    from dyad.runtime.animate.learned_config import LearnedConfig
+    from dyad.runtime.animate.partwise import PartwiseAnimator, manifest_parts
+    from dyad.runtime.animate.procedural import ProceduralAnimator
 
     torch.set_num_threads(1)
     skeleton = load_default_skeleton()
@@ -76,7 +76,7 @@ def _factories(model: Path, steps: int):
             return animator
         return PartwiseAnimator(animator, ProceduralAnimator(skeleton, fps=session.timing.fps, seed=session.seed), parts["face"], parts["body"])
 
-    from dyad.runtime.attribution import AttributionConfig
+    from dyad.runtime.frontend.attribution import AttributionConfig
 
     before = {"attribution": AttributionConfig(enabled=False)}
     return [
@@ -91,7 +91,7 @@ def _factories(model: Path, steps: int):
 
 
 def run_realvoice(args: argparse.Namespace) -> int:
-    from dyad.runtime.realvoice_eval import evaluate_real, format_real_table
+    from dyad.runtime.offline.realvoice_eval import evaluate_real, format_real_table
 
     out = results_dir(args.out)
     results = []

@@ -1,9 +1,9 @@
-"""`dyad bench report`: the README's benchmark tables, regenerated from every result JSON.
+"""`dyad bench report`: the benchmark tables of docs/latency.md, regenerated from every result JSON.
 
-    dyad bench report [--results benchmarks/results] [--readme README.md]
+    dyad bench report [--results benchmarks/results] [--page docs/latency.md]
 
 Reads `RESULTS/<device>/*.json` and rewrites what lies between
-`<!-- bench-table:start -->` and `<!-- bench-table:end -->` in the README; the
+`<!-- bench-table:start -->` and `<!-- bench-table:end -->` in the page; the
 rest of the file is left as it is. Every number in the tables comes from a
 JSON file; a device class with no results (no `gpu-*` folder) says "not
 measured". Files are read defensively: a missing key shows as "?", a file
@@ -227,7 +227,7 @@ def replace_between_markers(text: str, body: str, where: str) -> str:
 
 def write_report(results_root: Path, readme: Path) -> str:
     if not readme.is_file():
-        raise DyadError(f"--readme {readme}: no such file")
+        raise DyadError(f"--page {readme}: no such file")
     results = load_results(results_root)
     body = tables(results)
     readme.write_text(replace_between_markers(readme.read_text(encoding="utf-8"), body, str(readme)), encoding="utf-8")

@@ -1,7 +1,7 @@
 """Session latency benchmark: the demo dialogue replayed in real time through the whole pipeline.
 
     dyad bench latency --seconds 60 --budget-ms 150            # learned default model, torch
-    python -m dyad.benchmarks.session_latency --seconds 60      # the same
+    python -m dyad.benchmarks.latency_bench --seconds 60        # the same
 
 The dialogue loops for `--seconds` of audio through separation, VAD, mel, the
 demo's word features (timed transcript -> BERT), the animator (the bundled
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import platform
 import re
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,7 +24,6 @@ import numpy as np
 from dyad.benchmarks.hop_compute import hop_report
 from dyad.models.bundled import DEFAULT_MODEL_DIR
 from dyad.runtime.config import SessionConfig, TimingConfig
-from dyad.runtime.errors import DyadError
 from dyad.runtime.stats import summarize_ms
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
@@ -82,8 +80,8 @@ class LatencyRun:
 
 def session_config(run: LatencyRun) -> SessionConfig:
     """The session `dyad demo` would build for this run (DyadError on a budget below the floor)."""
-    from dyad.runtime.cli import demo_transcript_path
-    from dyad.runtime.speech_config import DEFAULT_BERT, SpeechFeaturesConfig
+    from dyad.runtime.assets import demo_transcript_path
+    from dyad.runtime.config import DEFAULT_BERT, SpeechFeaturesConfig
 
     speech = SpeechFeaturesConfig(device=run.device)
     if run.words:
@@ -103,11 +101,11 @@ def minimum_budget_ms(run: LatencyRun) -> float:
 def build_session(run: LatencyRun):
     """A Session over the looped demo dialogue with the run's animator, loaded and warmed up."""
     from dyad.models.skeleton import load_default_skeleton
-    from dyad.runtime.cli import demo_audio_path
-    from dyad.runtime.learned_animator import load_learned_animator
-    from dyad.runtime.learned_config import LearnedConfig
+    from dyad.runtime.assets import demo_audio_path
+    from dyad.runtime.animate.learned_animator import load_learned_animator
+    from dyad.runtime.animate.learned_config import LearnedConfig
     from dyad.runtime.session import Session
-    from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+    from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
     config = session_config(run)
     skeleton = load_default_skeleton()
@@ -160,26 +158,3 @@ def run_brief(report: dict) -> dict:
     """The few numbers of one run worth a line on the terminal."""
     keys = ("budget_ms", "deadline_misses", "latency_ms", "compute_per_hop_ms", "compute_p99_over_hop")
     return {key: report.get(key) for key in keys}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m dyad.benchmarks.session_latency`: the same options as `dyad bench latency`."""
-    import argparse
-
-    from dyad.benchmarks.latency_bench import add_latency_args, run_latency
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_latency_args(parser)
-    parser.add_argument("--results", type=Path, default=None, help="results root (files go to RESULTS/<device>/)")
-    args = parser.parse_args(argv)
-    if args.results is not None and args.out is None:
-        args.out = args.results / device_name(args.device)
-    try:
-        return run_latency(args)
-    except DyadError as error:
-        print(f"session_latency: error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 from dyad.benchmarks.session_latency import DEFAULT_RESULTS, device_name
-from dyad.runtime.cli import demo_audio_path
+from dyad.runtime.assets import demo_audio_path
 from dyad.runtime.config import SessionConfig, TimingConfig
-from dyad.runtime.frames import FrameBundle
+from dyad.runtime.frames import FrameBundle, Sink
 from dyad.runtime.session import Session
-from dyad.runtime.wav_source import WavReplaySource, open_wav_inputs
+from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
 GROWTH_LIMIT_MB = 50.0
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -42,7 +42,7 @@ def rss_mb() -> float:
         return int(handle.read().split()[1]) * _PAGE / 2**20
 
 
-class ProbeSink:
+class ProbeSink(Sink):
     """Checks index continuity and samples RSS; a sink, so it sees exactly what receivers see."""
 
     name = "soak_probe"

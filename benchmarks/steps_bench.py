@@ -67,7 +67,7 @@ def _heldout(args: argparse.Namespace) -> Iterator[tuple[Path, str]]:
     if args.data is not None:
         yield Path(args.data), str(args.data)
         return
-    from dyad.runtime.corpus import write_corpus
+    from dyad.runtime.offline.corpus import write_corpus
 
     if args.minutes <= 0:
         raise DyadError(f"--minutes must be positive, got {args.minutes}")
@@ -89,7 +89,7 @@ def _latency(models, session: SessionConfig, steps: int, backend: str, opts) -> 
 
 
 def _quality(data: Path, model: Path, steps: int, args: argparse.Namespace) -> dict:
-    from dyad.runtime.eval_cli import evaluate
+    from dyad.runtime.cli.eval import evaluate
 
     with torch_threads(1):  # quality does not depend on threads; a busy 2-core machine runs one faster
         result = evaluate(data, str(model), steps, None, args.seed, takes=args.takes)
@@ -97,7 +97,7 @@ def _quality(data: Path, model: Path, steps: int, args: argparse.Namespace) -> d
 
 
 def _summary(rows: list[dict], session: SessionConfig) -> dict:
-    from dyad.runtime.eval_cli import METRICS
+    from dyad.runtime.cli.eval import METRICS
 
     allowance = session.timing.budget_ms - session.minimum_budget_ms()
     fits = [r["steps"] for r in rows if r["hop_ms_p99"] <= allowance]

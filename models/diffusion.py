@@ -29,6 +29,8 @@ import torch
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Generators = torch.Generator | Sequence[torch.Generator] | None
+StepCallback = Callable[[int, int, torch.Tensor], None]  # (step index, training timestep, x after the step)
+Sampler = Callable[..., torch.Tensor]  # sample_ddim's shape: (denoise, noise, schedule, timesteps, *, generator, known, mask)
 SCHEDULES = ("cosine", "linear")
 
 
@@ -131,23 +133,27 @@ def sample_ddim(
     denoise: Denoiser,
     noise: torch.Tensor,
     schedule: torch.Tensor,
-    steps: int,
+    timesteps: Sequence[int],
     eta: float = 0.0,
     generator: Generators = None,
     known: torch.Tensor | None = None,
     mask: torch.Tensor | None = None,
     resample: int = 1,
+    callback: StepCallback | None = None,
 ) -> torch.Tensor:
-    """DDIM from `noise` (x at the last training step, N(0, I)) to a clean sample in `steps` calls
-    (`steps * resample` with RePaint jumps). `known`/`mask` (broadcastable to `noise`) impose
-    values; the result equals `known` exactly where mask is 1."""
+    """DDIM from `noise` (x at the first of `timesteps`, N(0, I)) to a clean sample, one denoiser call per
+    timestep (`resample` calls with RePaint jumps); `ddim_timesteps(T, steps)` gives the usual grid.
+    `known`/`mask` (broadcastable to `noise`) impose values; the result equals `known` exactly where
+    mask is 1. `callback(i, t, x)` sees x after each step (for plots, early stops, progress)."""
     if (known is None) != (mask is None):
         raise ValueError("inpainting needs both `known` and `mask`")
     if resample < 1:
         raise ValueError(f"resample must be >= 1, got {resample}")
+    times = list(timesteps)
+    if not times or any(not 0 <= t < schedule.shape[0] for t in times) or any(a <= b for a, b in zip(times, times[1:])):
+        raise ValueError(f"timesteps must be descending training steps in [0, {schedule.shape[0]}), got {times}")
     dtype = noise.dtype
     levels = schedule.to(dtype)
-    times = ddim_timesteps(schedule.shape[0], steps)
     x = noise
     for i, t in enumerate(times):
         abar = levels[t]
@@ -158,4 +164,6 @@ def sample_ddim(
                 ratio = abar / abar_prev
                 x = ratio.sqrt() * x_prev + (1 - ratio).sqrt() * _randn(x, generator)
         x = x_prev
+        if callback is not None:
+            callback(i, t, x)
     return _impose(x, known, mask)

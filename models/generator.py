@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from dyad.models.body_net import BodyModel
-from dyad.models.diffusion import alphas_cumprod, randn, sample_ddim
+from dyad.models.diffusion import Sampler, alphas_cumprod, ddim_timesteps, randn, sample_ddim
 from dyad.models.export import DenoiserFn
 from dyad.models.face_net import FaceModel
 
@@ -72,15 +72,19 @@ class DyadGenerator:
         face: FaceModel,
         device: str = "cpu",
         denoisers: dict[str, DenoiserFn] | None = None,
+        sampler: Sampler = sample_ddim,
+        timer: StageTimer | None = None,
     ) -> None:
-        """`denoisers` may replace the torch denoisers by name: "lower", "upper", "face"."""
+        """`denoisers` may replace the torch denoisers by name: "lower", "upper", "face". `sampler` runs each
+        denoiser over a DDIM timestep grid; `timer` (the caller's stage timer, e.g. the session's stats:
+        models/ cannot import runtime/, so it is handed in) times lower body, upper body and face."""
         self.device = torch.device(device)
         self.body = body.to(self.device).eval()
         self.face = face.to(self.device).eval()
         modules = {"lower": self.body.lower.denoiser, "upper": self.body.upper.denoiser, "face": self.face.denoiser}
         self.denoisers: dict[str, DenoiserFn] = {**modules, **(denoisers or {})}
-        # The caller's stage timer (the session's stats); models/ cannot import runtime/, so it is handed in.
-        self.timer: StageTimer = _untimed
+        self.sampler = sampler
+        self.timer: StageTimer = timer or _untimed
         self.body_schedule = alphas_cumprod(body.config.diffusion.train_steps, body.config.diffusion.schedule)
         self.face_schedule = alphas_cumprod(face.config.diffusion.train_steps, face.config.diffusion.schedule)
 
@@ -124,7 +128,8 @@ class DyadGenerator:
 
         # drawn on the CPU from the seeded generator: the same window gives the same noise on any device
         noise = randn(tuple(known.shape), generators).to(self.device)
-        return sample_ddim(denoise, noise, schedule.to(self.device), steps, generator=generators, known=known, mask=mask)
+        timesteps = ddim_timesteps(schedule.shape[0], steps)
+        return self.sampler(denoise, noise, schedule.to(self.device), timesteps, generator=generators, known=known, mask=mask)
 
     def _dyads(self, batch: Sequence[DyadInputs], name: str, dtype=torch.float32) -> torch.Tensor:
         """One field of every dyad, dyad axis first: [N, 2, ...] (the body nets' batch)."""

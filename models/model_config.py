@@ -12,12 +12,12 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 
+from dyad.models.actions import ACTIONS  # noqa: F401 (the one-hot order, re-exported for the networks)
 from dyad.models.arkit import LIVE_LINK_NAMES
 from dyad.models.body_repr import BodySplit
 from dyad.models.diffusion import SCHEDULES
 from dyad.models.skeleton import Skeleton
 
-ACTIONS = ("sit", "walk", "stand")  # one-hot order of the per-frame action labels
 FACE_AUDIO_INPUTS = ("wav2vec2", "mel")  # what the face model hears: Wav2Vec2 features or the session's log-mel
 
 

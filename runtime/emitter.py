@@ -14,7 +14,7 @@ import time
 from typing import Callable
 
 from dyad.runtime.clock import Clock
-from dyad.runtime.fallback import Fallback
+from dyad.runtime.animate.fallback import Fallback
 from dyad.runtime.frame_store import FrameStore
 from dyad.runtime.frames import FrameBundle
 from dyad.runtime.stats import SessionStats

@@ -124,3 +124,68 @@ class TranscriptLine:
     start_s: float
     end_s: float
     received_ns: int = 0
+
+
+@dataclass(frozen=True)
+class PersonFeatures:
+    """Frame-rate features of one person's separated voice over a window."""
+
+    mel: np.ndarray  # [T, n_mels] log-mel (natural log of power), averaged per animation frame
+    rms_db: np.ndarray  # [T] RMS level in dBFS of the separated signal
+    vad: np.ndarray  # [T] Silero speech probability, 0..1
+    # Learned speech features, None unless the session runs those encoders (dyad.runtime.speech).
+    # The partner's Wav2Vec2 features are the other person's `wav2vec` in the same window.
+    wav2vec: np.ndarray | None = None  # [T, D] Wav2Vec2 of this person's voice, interpolated to the frame centres
+    words: np.ndarray | None = None  # [T, D_bert] BERT vector of the word spoken at each frame, zeros where none is known
+    no_text: np.ndarray | None = None  # [T] 1.0 where no word is known for the frame, else 0.0
+
+    @property
+    def frames(self) -> int:
+        return int(self.rms_db.shape[0])
+
+
+@dataclass(frozen=True)
+class AnimationWindow:
+    first_frame: int
+    context_frames: int
+    new_frames: int
+    lookahead_frames: int
+    fps: int
+    features: tuple[PersonFeatures, PersonFeatures]
+    context: tuple[tuple[PersonPose, ...], tuple[PersonPose, ...]]  # per person, oldest first
+    controls: ControlState
+
+    @property
+    def first_new_frame(self) -> int:
+        return self.first_frame + self.context_frames
+
+    @property
+    def total_frames(self) -> int:
+        return self.context_frames + self.new_frames + self.lookahead_frames
+
+    def new_slice(self) -> slice:
+        """Rows of the feature arrays that belong to the new frames."""
+        return slice(self.context_frames, self.context_frames + self.new_frames)
+
+
+class Sink:
+    """Where the emitter's frames go: an engine protocol, a recorder, a viewer (dyad.adapters).
+
+    The session runs each sink on its own worker thread with a bounded queue
+    (dyad.runtime.io.sinks). Subclasses implement `send`; `close` and `stats` do
+    nothing unless overridden. A recorder sets `is_recorder`: it gets a deep queue
+    and is always drained, because a lost frame is a hole in a file.
+    """
+
+    name: str = "sink"
+    is_recorder: bool = False
+
+    def send(self, bundle: FrameBundle) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Flush and release sockets or files; called once, after the last `send`."""
+
+    def stats(self) -> dict:
+        """The sink's own counters (datagrams, clients, ...), merged into session.json."""
+        return {}

@@ -18,8 +18,9 @@ import json
 import logging
 import sys
 import time
+from typing import Callable
 
-import numpy as np
+from dyad.runtime.session_report import SessionReport
 
 HEALTH_LOGGER = "dyad.health"
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -64,8 +65,8 @@ def configure_logging(level: str = "WARNING", fmt: str = "text", stream=None) ->
 class HealthReporter:
     """Logs a health summary of a session every `interval_s` of session time (wall or simulated)."""
 
-    def __init__(self, session, interval_s: float) -> None:
-        self._session = session
+    def __init__(self, snapshot: Callable[[], SessionReport], interval_s: float) -> None:
+        self._snapshot = snapshot
         self._interval_ns = int(interval_s * 1e9)
         self._next_ns: int | None = None
         self._latency_from = 0  # index into the latency series where the current interval starts
@@ -83,7 +84,9 @@ class HealthReporter:
         return self.report()
 
     def report(self) -> dict:
-        health = self.snapshot()
+        snapshot = self._snapshot()
+        health = snapshot.health(self._latency_from)
+        self._latency_from = snapshot.latency_ms.size
         c = health
         self._log.info(
             "health: frames=%d latency p95=%.1fms (interval %.1fms) misses=%d late=%d skipped=%d dropped_audio=%.3fs animator_errors=%d sinks=%s",
@@ -93,27 +96,3 @@ class HealthReporter:
             extra={"event": "health", "health": health},
         )  # fmt: skip
         return health
-
-    def snapshot(self) -> dict:
-        s = self._session
-        counters = dict(s.stats.counters)
-        latency = s.stats.latency.values_ms()
-        recent = latency[self._latency_from :]
-        self._latency_from = latency.size
-        rate = s.config.audio.sample_rate
-        return {
-            "frames": s.emitter.next_index,
-            "latency_p95_ms": _p95(latency),
-            "interval_latency_p95_ms": _p95(recent),
-            "interval_latency_max_ms": round(float(recent.max()), 3) if recent.size else float("nan"),
-            "deadline_misses": counters.get("deadline_misses", 0),
-            "late_frames": s.store.late_frames,
-            "skipped_frames": counters.get("skipped_frames", 0),
-            "dropped_audio_s": round(counters.get("dropped_audio_samples", 0) / rate, 3),
-            "animator_errors": counters.get("animator_errors", 0),
-            "sinks": {name: {k: st.get(k, 0) for k in ("sent", "dropped", "errors")} for name, st in s.sinks.stats().items()},
-        }
-
-
-def _p95(values: np.ndarray) -> float:
-    return round(float(np.percentile(values, 95)), 3) if values.size else float("nan")

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from dyad.runtime.animator import AnimationWindow, Animator, is_out_of_memory
+from dyad.runtime.animate.animator import Animator, is_out_of_memory
 from dyad.runtime.config import TimingConfig
-from dyad.runtime.features import FeatureTimeline
+from dyad.runtime.frontend.features import FeatureTimeline
 from dyad.runtime.frame_store import FrameStore
-from dyad.runtime.frames import ControlState
+from dyad.runtime.frames import AnimationWindow, ControlState
 from dyad.runtime.stats import SessionStats
 
 log = logging.getLogger("dyad.scheduler")
@@ -29,6 +29,7 @@ class Scheduler:
         store: FrameStore,
         stats: SessionStats,
         fallback_animator: Animator | None = None,
+        controls: ControlState | None = None,
     ) -> None:
         self.timing = timing
         self.animator = animator
@@ -36,8 +37,12 @@ class Scheduler:
         self.timeline = timeline
         self.store = store
         self.stats = stats
-        self.controls = ControlState()
+        self.controls = controls or ControlState()
         self.next_frame = 0
+
+    def set_controls(self, state: ControlState) -> None:
+        """From any thread (control input): one attribute store, so the next window sees the whole new state."""
+        self.controls = state
 
     def poll(self, end_frame: int | None = None) -> int:
         """Run every hop whose inputs are ready; `end_frame` (input ended) lets the last hops run on padding."""
@@ -90,12 +95,10 @@ class Scheduler:
             self.stats.count("animator_out_of_memory")
         log.warning("animator %s failed on frames %d..%d: %s: %s", self.animator.name, start, start + count - 1, type(error).__name__, str(error)[:200])
         self.next_frame = start + count
-        on_failure = getattr(self.animator, "on_failure", None)
-        if on_failure is not None:
-            try:
-                on_failure(start, error)
-            except Exception as inner:  # recovery must not become the failure
-                log.warning("animator %s on_failure raised: %s", self.animator.name, inner)
+        try:
+            self.animator.on_failure(start, error)
+        except Exception as inner:  # recovery must not become the failure
+            log.warning("animator %s on_failure raised: %s", self.animator.name, inner)
 
     def _window(self, start: int, count: int) -> AnimationWindow:
         first = max(0, start - self.timing.context_frames)

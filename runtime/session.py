@@ -24,23 +24,25 @@ import numpy as np
 import torch
 
 from dyad.models.skeleton import Skeleton, load_default_skeleton
-from dyad.runtime.animator import Animator
-from dyad.runtime.audio_source import AudioSource
+from dyad.runtime.animate.animator import Animator
+from dyad.runtime.audio.source import AudioSource
 from dyad.runtime.clock import Clock, MonotonicClock, SimulatedClock
 from dyad.runtime.config import SessionConfig
-from dyad.runtime.control import ControlHub
+from dyad.runtime.io.control_hub import ControlHub
 from dyad.runtime.emitter import Emitter
-from dyad.runtime.fallback import Fallback
-from dyad.runtime.features import FeatureTimeline
+from dyad.runtime.animate.fallback import Fallback
+from dyad.runtime.frontend.features import FeatureTimeline
 from dyad.runtime.frame_store import FrameStore
 from dyad.runtime.frames import AudioChunk, FrameBundle, TranscriptLine
-from dyad.runtime.frontend import AudioFrontEnd
+from dyad.runtime.frontend.front_end import AudioFrontEnd
 from dyad.runtime.logs import HealthReporter
-from dyad.runtime.procedural import ProceduralAnimator
-from dyad.runtime.recording import Recording
+from dyad.runtime.animate.procedural import ProceduralAnimator
+from dyad.runtime.io.recording import Recording
 from dyad.runtime.scheduler import Scheduler
-from dyad.runtime.speech import SpeechFeatures
-from dyad.runtime.sinks import Sink, SinkSet, sink_from_url
+from dyad.runtime.session_controls import SessionControls
+from dyad.runtime.session_report import SessionReport
+from dyad.runtime.speech.speech_features import SpeechFeatures
+from dyad.runtime.io.sinks import Sink, SinkSet, sink_from_url
 from dyad.runtime.stats import SessionStats
 
 log = logging.getLogger("dyad.session")
@@ -51,7 +53,8 @@ FEATURE_RING_SECONDS = 30
 @dataclass
 class SessionResult:
     frames: int
-    summary: dict
+    summary: dict  # what session.json holds
+    report: SessionReport  # the final snapshot (the CLI prints its closing line)
     bundles: list[FrameBundle] = field(default_factory=list)  # kept only when asked (tests, benchmarks)
 
 
@@ -75,13 +78,12 @@ class Session:
         self.stats = SessionStats()
         self.procedural = ProceduralAnimator(self.skeleton, fps=timing.fps, seed=config.seed)
         self.animator = animator or self.procedural
-        if hasattr(self.animator, "attach_stats"):  # a learned animator times its parts (lower, upper, face) here
-            self.animator.attach_stats(self.stats)
+        self.animator.attach_stats(self.stats)  # a learned animator times its parts (lower, upper, face) here
         ring = max(FEATURE_RING_SECONDS * timing.fps, 4 * (timing.context_frames + timing.hop_frames + timing.lookahead_frames))
         # Learned speech features (off unless configured): encoders load and warm up here, before going live.
         self.speech = SpeechFeatures(config, self.stats, threaded_asr=not config.offline) if config.speech.enabled else None
         dims = {} if self.speech is None else {"wav2vec_dim": self.speech.wav2vec_dim, "words_dim": self.speech.words_dim}
-        if dims and hasattr(self.animator, "check_features"):  # a learned animator refuses other feature sizes now, not mid-session
+        if dims:  # a learned animator refuses other feature sizes now, not mid-session
             try:
                 self.animator.check_features(**dims)
             except BaseException:
@@ -90,8 +92,8 @@ class Session:
         self.timeline = FeatureTimeline(config.mel.n_mels, ring, **dims)
         self.frontend = AudioFrontEnd(config, self.timeline, self.stats, speech=self.speech)
         self.store = FrameStore(history_frames=timing.context_frames + 4 * timing.hop_frames + timing.fps)
-        self.scheduler = Scheduler(timing, self.animator, self.timeline, self.store, self.stats, fallback_animator=self.procedural)
-        self.scheduler.controls = config.controls
+        self.scheduler = Scheduler(timing, self.animator, self.timeline, self.store, self.stats, fallback_animator=self.procedural,
+                                   controls=config.controls)  # fmt: skip
         self.clock: Clock = SimulatedClock() if config.offline else MonotonicClock()
         self.recording = Recording(config.out_dir, self.skeleton, timing.fps, at_start=config.record_at_start)
         sinks = self._build_sinks(extra_sinks or [])
@@ -100,11 +102,13 @@ class Session:
         self._kept: list[FrameBundle] | None = [] if keep_frames else None
         self.emitter = Emitter(timing.fps, timing.budget_ns, self.store, Fallback(self._neutral_frame), self._send, self.clock, self.stats)
         self._status = status
-        self.health = HealthReporter(self, config.health_interval_s)  # periodic summary to the log
+        self.health = HealthReporter(self.report, config.health_interval_s)  # periodic summary to the log
         self._stop = threading.Event()
         self._error: BaseException | None = None
         try:
-            self.control = ControlHub.for_session(self)  # listeners start now: a port clash fails here
+            self.controls = SessionControls(self.scheduler, self.emitter, self.recording, self.clock, self.stop, config.minimum_budget_ms())
+            # listeners start now: a port clash fails here
+            self.control = ControlHub(self.controls.bindings(), config.control_urls, config.wait_start, config.network)
         except BaseException:
             self.sinks.close()
             if self.speech is not None:
@@ -184,10 +188,11 @@ class Session:
                 self.speech.close()
             self.sinks.close()
             self.source.close()
-        summary = self._summary(frames, time.monotonic() - wall_start)
+        report = self.report()
+        summary = self._summary(report, time.monotonic() - wall_start)
         if self.config.out_dir is not None:
             (self.config.out_dir / "session.json").write_text(json.dumps(summary, indent=2))
-        return SessionResult(frames=frames, summary=summary, bundles=self._kept or [])
+        return SessionResult(frames=frames, summary=summary, report=report, bundles=self._kept or [])
 
     def _offline_chunks(self) -> Iterator[AudioChunk]:
         for chunk in self.source.iter_chunks():
@@ -257,15 +262,21 @@ class Session:
             self._stop.set()
 
     # -- reporting ------------------------------------------------------------
-    def status_line(self) -> str:
-        latency = self.stats.latency.summary_ms()
-        counters = self.stats.counters
-        speaking = "".join("#" if v > 0.5 else "." for v in self._speaking_now())
-        return (
-            f"t={self.emitter.next_index / self.config.timing.fps:6.1f}s frames={self.emitter.next_index} "
-            f"latency p95={latency.get('p95', float('nan')):.1f}ms misses={counters.get('deadline_misses', 0)} "
-            f"dropped_audio={counters.get('dropped_audio_samples', 0)} speaking[A,B]={speaking}"
+    def report(self) -> SessionReport:
+        """A snapshot of where the session stands, from any thread."""
+        return SessionReport(
+            fps=self.config.timing.fps,
+            sample_rate=self.config.audio.sample_rate,
+            frames=self.emitter.next_index,
+            latency_ms=self.stats.latency.values_ms(),
+            counters=dict(self.stats.counters),
+            late_frames=self.store.late_frames,
+            sinks=self.sinks.stats(),
+            speaking=tuple(self._speaking_now()),
         )
+
+    def status_line(self) -> str:
+        return self.report().status_line()
 
     def _speaking_now(self) -> list[float]:
         ready = self.timeline.ready_until
@@ -274,30 +285,28 @@ class Session:
         features = self.timeline.window(ready - 1, 1)
         return [float(f.vad[0]) for f in features]
 
-    def _summary(self, frames: int, wall_s: float) -> dict:
+    def _summary(self, report: SessionReport, wall_s: float) -> dict:
         stats = self.stats.summary()
-        counters = stats["counters"]
         rate = self.config.audio.sample_rate
-        dropped = counters.get("dropped_audio_samples", 0)
         return {
             "dyad_session": 1,
             "config": self.config.to_dict(),
             "inputs": self.inputs,
             "animator": self.animator.name,
-            "animator_report": self.animator.report() if hasattr(self.animator, "report") else None,  # learned: steps decisions
+            "animator_report": self.animator.report(),  # learned: steps decisions
             "skeleton_joints": len(self.skeleton.joint_names),
             "fps": self.config.timing.fps,
-            "frames": {"p0": frames, "p1": frames},
+            "frames": {"p0": report.frames, "p1": report.frames},
             "audio_seconds": self.frontend.next_sample / rate,
             "wall_seconds": round(wall_s, 3),
-            "deadline_misses": counters.get("deadline_misses", 0),
-            "dropped_audio": {"samples": dropped, "seconds": dropped / rate},
-            "latency_ms": stats["latency_ms"],
+            "deadline_misses": report.deadline_misses,
+            "dropped_audio": {"samples": report.dropped_audio_samples, "seconds": report.dropped_audio_s},
+            "latency_ms": report.latency_summary(),
             "stage_ms": stats["stage_ms"],
-            "counters": counters,
-            "late_frames": self.store.late_frames,
+            "counters": stats["counters"],
+            "late_frames": report.late_frames,
             "source": self.source.stats(),
-            "sinks": self.sinks.stats(),
+            "sinks": report.sinks,
             "control": {
                 **self.control.summary(),
                 "recording": self.recording.summary(),

@@ -1,0 +1,1 @@
+"""Audio sources: microphones (PortAudio) and WAV replay, resampled and paired onto the session's sample clock."""

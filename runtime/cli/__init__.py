@@ -1,0 +1,1 @@
+"""The `dyad` command, one module per command; `main` wires them together."""
