@@ -20,9 +20,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dyad.runtime.animate.animator import AnimationWindow
+from dyad.runtime.animate.animator import Animator
 from dyad.runtime.errors import DyadError
-from dyad.runtime.frames import PersonPose
+from dyad.runtime.frames import AnimationWindow, PersonPose
 
 PART_CHOICES = ("learned", "procedural")
 _ARKIT = slice(0, 52)
@@ -65,8 +65,12 @@ def _merge(learned: PersonPose, procedural: PersonPose, face: str, body: str) ->
     return PersonPose(learned.person, source.root_position, source.joint_rotations, values, learned.speaking)
 
 
-class PartwiseAnimator:
-    """The learned animator for some parts, the procedural one for the others."""
+class PartwiseAnimator(Animator):
+    """The learned animator for some parts, the procedural one for the others.
+
+    Every session hook goes to the learned animator: it is the one whose steps adapt and
+    whose failures the fallback covers; the procedural one is stateless per window.
+    """
 
     def __init__(self, learned, procedural, face: str, body: str) -> None:
         if face not in PART_CHOICES or body not in PART_CHOICES:
@@ -76,8 +80,21 @@ class PartwiseAnimator:
         self.face, self.body = face, body
         self.name = learned.name  # the session's stage names and reports stay the learned animator's
 
-    def __getattr__(self, name: str):  # steps, report pieces, on_failure, attach_stats, check_features, ...
-        return getattr(self.learned, name)
+    @property
+    def steps(self) -> int:
+        return self.learned.steps
+
+    def attach_stats(self, stats) -> None:
+        self.learned.attach_stats(stats)
+
+    def check_features(self, wav2vec_dim: int | None = None, words_dim: int | None = None) -> None:
+        self.learned.check_features(wav2vec_dim, words_dim)
+
+    def on_failure(self, frame: int, error: BaseException) -> None:
+        self.learned.on_failure(frame, error)
+
+    def warm_up(self, session) -> None:
+        self.learned.warm_up(session)
 
     def animate(self, window: AnimationWindow):
         learned = self.learned.animate(window)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dyad.runtime.animate.animator import AnimationWindow, PersonFeatures
+from dyad.runtime.frames import AnimationWindow, PersonFeatures
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
 from dyad.runtime.animate.mel_normalizer import REFERENCE_FILE, MelReference, RunningMelNormalizer, load_reference, reference_from_features
