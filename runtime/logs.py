@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+from dyad.runtime.log_cap import LogCap
+
 HEALTH_LOGGER = "dyad.health"
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -52,6 +54,7 @@ def configure_logging(level: str = "WARNING", fmt: str = "text", stream=None) ->
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(LogCap())  # no logger, ours or a library's, may flood the log
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
