@@ -118,7 +118,8 @@ def build_session(run: LatencyRun):
     wav = open_wav_inputs([demo_audio_path()], config.audio.sample_rate)
     source = WavReplaySource(wav, block_ms=config.timing.block_ms, seconds=run.seconds, loop=True, realtime=not run.offline)
     try:
-        return Session(config, source, animator=animator, skeleton=skeleton, inputs={"wav": [str(demo_audio_path())], "loop": True})
+        return Session(config, source, animator=animator, skeleton=skeleton, inputs={"wav": [str(demo_audio_path())], "loop": True},
+                       keep_timings=True)  # the per-hop breakdown and the CDF plot need every value
     except BaseException:
         source.close()
         raise

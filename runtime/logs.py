@@ -19,8 +19,8 @@ import logging
 import sys
 import time
 
-import numpy as np
 
+from dyad.runtime.histogram import Histogram
 from dyad.runtime.log_cap import LogCap
 
 HEALTH_LOGGER = "dyad.health"
@@ -71,7 +71,7 @@ class HealthReporter:
         self._session = session
         self._interval_ns = int(interval_s * 1e9)
         self._next_ns: int | None = None
-        self._latency_from = 0  # index into the latency series where the current interval starts
+        self._latency_from: Histogram | None = None  # the latency histogram as the current interval began
         self._log = logging.getLogger(HEALTH_LOGGER)
 
     def maybe_report(self, now_ns: int) -> dict | None:
@@ -100,15 +100,15 @@ class HealthReporter:
     def snapshot(self) -> dict:
         s = self._session
         counters = dict(s.stats.counters)
-        latency = s.stats.latency.values_ms()
-        recent = latency[self._latency_from :]
-        self._latency_from = latency.size
+        latency = s.stats.latency.histogram.copy()
+        recent = latency if self._latency_from is None else latency.since(self._latency_from)
+        self._latency_from = latency
         rate = s.config.audio.sample_rate
         return {
             "frames": s.emitter.next_index,
             "latency_p95_ms": _p95(latency),
             "interval_latency_p95_ms": _p95(recent),
-            "interval_latency_max_ms": round(float(recent.max()), 3) if recent.size else float("nan"),
+            "interval_latency_max_ms": round(recent.maximum / 1e6, 3) if recent.count else float("nan"),
             "deadline_misses": counters.get("deadline_misses", 0),
             "late_frames": s.store.late_frames,
             "skipped_frames": counters.get("skipped_frames", 0),
@@ -118,5 +118,5 @@ class HealthReporter:
         }
 
 
-def _p95(values: np.ndarray) -> float:
-    return round(float(np.percentile(values, 95)), 3) if values.size else float("nan")
+def _p95(latency: Histogram) -> float:
+    return round(latency.percentiles([95])[0] / 1e6, 3) if latency.count else float("nan")

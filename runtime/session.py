@@ -66,13 +66,14 @@ class Session:
         keep_frames: bool = False,
         status: Callable[[str], None] | None = None,
         inputs: dict | None = None,
+        keep_timings: bool = False,
     ) -> None:
         self.config = config.validate()
         timing = config.timing
         self.source = source
         self.inputs = inputs or {}
         self.skeleton = skeleton or load_default_skeleton()
-        self.stats = SessionStats()
+        self.stats = SessionStats(keep_values=keep_timings)  # every timing value only for benchmarks: memory grows
         self.procedural = ProceduralAnimator(self.skeleton, fps=timing.fps, seed=config.seed)
         self.animator = animator or self.procedural
         if hasattr(self.animator, "attach_stats"):  # a learned animator times its parts (lower, upper, face) here
