@@ -18,10 +18,13 @@ from dyad.runtime.frames import ControlState
 from dyad.runtime.logs import configure_logging
 from dyad.runtime.model_cli import add_model_command, add_model_options, build_animator, run_model_command
 from dyad.runtime.net_policy import NetworkPolicy, parse_allow_from
+from dyad.runtime.out_folder import choose_out_dir
+from dyad.runtime.process_guard import StartupInterrupted, stop_signals_call, stop_signals_interrupt_startup, write_line
 from dyad.runtime.train_cli import TRAIN_COMMANDS, add_train_commands
 from dyad.runtime.speech_config import DEFAULT_BERT, SpeechFeaturesConfig
 
 EXIT_BAD_INPUT = 2
+EXIT_RECORDING_FAILED = 1  # the session ran, but a recording could not be written whole to the end
 DEMO_AUDIO = "assets/demo_dialogue.wav"
 
 
@@ -214,29 +217,62 @@ def _run_session(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if getattr(args, "mic", None) and config.offline:
         raise DyadError("--offline needs --wav input: live microphones run on the wall clock")
+    if config.out_dir is not None:  # chosen before anything opens: a run never writes over an earlier one
+        out_dir, note = choose_out_dir(config.out_dir)
+        config = replace(config, out_dir=out_dir)
+        if note:
+            write_line(f"dyad: {note}", sys.stderr)
     source, inputs = _open_source(args, config)
     from dyad.runtime.session import Session
 
-    status = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    status = None if args.quiet else (lambda line: write_line(line, sys.stderr))
+    session = None
     try:
         animator = build_animator(args, config)  # None for --model procedural
         session = Session(config, source, status=status, inputs=inputs, animator=animator)
+        stop_signals_call(session.stop)
+    except StartupInterrupted:
+        if session is None:
+            source.close()
+            raise
+        session.stop()  # the signal landed as the session was born: it runs, ends at once and writes its files
+        stop_signals_call(session.stop)
     except BaseException:
         source.close()
         raise
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: session.stop())
+    _report_bound_endpoints(session)
     result = session.run()
-    summary = result.summary
+    return _report(result.frames, result.summary, config)
+
+
+def _ms(stats: dict, key: str) -> str:
+    return f"{stats[key]:.1f} ms" if key in stats else "n/a"  # no frames, no percentiles
+
+
+def _report_bound_endpoints(session) -> None:
+    """Sinks that bound port 0 got a port from the OS: say which, or nobody can connect."""
+    for worker in session.sinks.workers:
+        endpoint = getattr(worker.sink, "bound_endpoint", None)
+        if endpoint:
+            write_line(f"dyad: sink {worker.sink.name} listening on {endpoint}", sys.stderr)
+
+
+def _report(frames: int, summary: dict, config: SessionConfig) -> int:
     latency = summary["latency_ms"]
-    print(
-        f"dyad: {result.frames} frames per person at {config.timing.fps} fps, "
-        f"latency p50={latency.get('p50', float('nan')):.1f} ms p95={latency.get('p95', float('nan')):.1f} ms "
-        f"p99={latency.get('p99', float('nan')):.1f} ms, deadline misses {summary['deadline_misses']}, "
-        f"dropped audio {summary['dropped_audio']['seconds']:.3f} s"
+    write_line(
+        f"dyad: {frames} frames per person at {config.timing.fps} fps, "
+        f"latency p50={_ms(latency, 'p50')} p95={_ms(latency, 'p95')} p99={_ms(latency, 'p99')}, "
+        f"deadline misses {summary['deadline_misses']}, dropped audio {summary['dropped_audio']['seconds']:.3f} s"
         + (f", recordings in {config.out_dir}" if config.out_dir else "")
     )
-    return 0
+    stopped = {name: s for name, s in summary["sinks"].items() if s.get("stopped")}
+    for name, stats in stopped.items():
+        write_line(
+            f"dyad: error: recording {name} stopped: {stats['stopped']}; {stats['frames_not_recorded']} frames were not "
+            f"recorded, the files hold {stats['frames_recorded']} whole frames",
+            sys.stderr,
+        )
+    return EXIT_RECORDING_FAILED if stopped else 0
 
 
 def _devices() -> int:
@@ -274,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level, args.log_format)
+    if args.command in ("run", "demo", "view"):
+        stop_signals_interrupt_startup()  # Ctrl-C, SIGTERM or SIGHUP while loading: a clean exit, no traceback
     try:
         if args.command == "devices":
             return _devices()
@@ -291,11 +329,14 @@ def main(argv: list[str] | None = None) -> int:
             return _features(args)
         if args.command == "view":
             args.sink = [*args.sink, f"view://{args.host}:{args.port}"]
-            print(f"dyad: viewer at http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
+            write_line(f"dyad: viewer at http://{args.host}:{args.port}/ (Ctrl-C to stop)")
         return _run_session(args)
     except DyadError as error:
-        print(f"dyad: error: {error}", file=sys.stderr)
+        write_line(f"dyad: error: {error}", sys.stderr)
         return EXIT_BAD_INPUT
+    except StartupInterrupted as stop:
+        write_line(f"dyad: stopped by {stop} during start-up", sys.stderr)
+        return 0
 
 
 if __name__ == "__main__":

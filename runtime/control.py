@@ -33,7 +33,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from dyad.runtime.config import ACTIONS
+from dyad.runtime.config import ACTIONS, MAX_BUDGET_MS
 from dyad.runtime.frames import ControlState, TranscriptLine
 from dyad.runtime.net_policy import NetworkPolicy
 
@@ -313,7 +313,7 @@ class ControlHub:
 
 def check_budget(ms: float, floor_ms: float) -> int:
     """Budget in ns for a control change; ValueError if it cannot hold the pipeline or is absurd."""
-    if not floor_ms < ms <= 10_000:
-        raise ValueError(f"budget {ms:g} ms must be above {floor_ms:.1f} ms (hop + lookahead + buffering) and at most 10 s")
+    if not floor_ms < ms <= MAX_BUDGET_MS:
+        raise ValueError(f"budget {ms:g} ms must be above {floor_ms:.1f} ms (hop + lookahead + buffering) and at most {MAX_BUDGET_MS:g} ms")
     return int(round(ms * 1e6))
 

@@ -123,12 +123,20 @@ def sink_from_endpoint(url: str, skeleton: Skeleton, fps: int, policy: NetworkPo
         raise endpoint.error(str(error).splitlines()[0]) from error
 
 
+def _one_per_person(endpoint: Endpoint, option: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Names for the two people: refused at start, not with a warning on every frame."""
+    names = tuple(endpoint.option_list(option, default))
+    if len(names) != 2 or any(not name for name in names) or names[0] == names[1]:
+        raise endpoint.error(f"option '{option}' needs two distinct names, one per person (e.g. ?{option}=A,B), got {len(names)}: {','.join(names)}")
+    return names
+
+
 def _build(endpoint: Endpoint, skeleton: Skeleton, fps: int):
     host, port = endpoint.host, endpoint.ports[0]
     if endpoint.scheme == "livelink":
         from dyad.adapters.livelink_udp import DEFAULT_SUBJECTS, LiveLinkFaceSender
 
-        return LiveLinkFaceSender(host, port, endpoint.option_list("subjects", DEFAULT_SUBJECTS))
+        return LiveLinkFaceSender(host, port, _one_per_person(endpoint, "subjects", DEFAULT_SUBJECTS))
     if endpoint.scheme == "vmc":
         from dyad.adapters.vmc_osc import DEFAULT_MTU, VmcSender, load_retarget
 
@@ -152,7 +160,7 @@ def _build(endpoint: Endpoint, skeleton: Skeleton, fps: int):
         port,
         skeleton,
         fps=fps,
-        names=endpoint.option_list("names", DEFAULT_NAMES),
+        names=_one_per_person(endpoint, "names", DEFAULT_NAMES),
         send_hierarchy=hierarchy == "1",
         buffer_frames=endpoint.option_int("buffer_frames", fps),
     )

@@ -12,7 +12,6 @@ paced by the monotonic clock), so a slow hop can never delay a send.
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import threading
@@ -36,6 +35,7 @@ from dyad.runtime.frame_store import FrameStore
 from dyad.runtime.frames import AudioChunk, FrameBundle, TranscriptLine
 from dyad.runtime.frontend import AudioFrontEnd
 from dyad.runtime.logs import HealthReporter
+from dyad.runtime.out_folder import write_session_json
 from dyad.runtime.procedural import ProceduralAnimator
 from dyad.runtime.recording import Recording
 from dyad.runtime.scheduler import Scheduler
@@ -95,7 +95,7 @@ class Session:
         self.scheduler.controls = config.controls
         self.clock: Clock = SimulatedClock() if config.offline else MonotonicClock()
         self.recording = Recording(config.out_dir, self.skeleton, timing.fps, at_start=config.record_at_start)
-        sinks = self._build_sinks(extra_sinks or [])
+        sinks = self._build_sinks(extra_sinks or [])  # network sinks first: a bad URL fails before any file exists
         self.sinks = SinkSet(sinks, timing.fps, block_when_full=config.offline)
         self.recording.attach(self.sinks)
         self._kept: list[FrameBundle] | None = [] if keep_frames else None
@@ -106,6 +106,12 @@ class Session:
         self._error: BaseException | None = None
         try:
             self.control = ControlHub.for_session(self)  # listeners start now: a port clash fails here
+            try:
+                for recorder in self.recording.first_take():  # files last: everything else has been validated
+                    self.sinks.add(recorder)
+            except BaseException:
+                self.control.close()
+                raise
         except BaseException:
             self.sinks.close()
             if self.speech is not None:
@@ -118,7 +124,6 @@ class Session:
     def _build_sinks(self, extra: list[Sink]) -> list[Sink]:
         sinks: list[Sink] = []
         try:
-            sinks += self.recording.first_take()
             sinks += [sink_from_url(url, self.skeleton, self.config.timing.fps, self.config.network) for url in self.config.sinks]
         except BaseException:
             for sink in sinks:
@@ -187,7 +192,7 @@ class Session:
             self.source.close()
         summary = self._summary(frames, time.monotonic() - wall_start)
         if self.config.out_dir is not None:
-            (self.config.out_dir / "session.json").write_text(json.dumps(summary, indent=2))
+            write_session_json(self.config.out_dir, summary)
         return SessionResult(frames=frames, summary=summary, bundles=self._kept or [])
 
     def _offline_chunks(self) -> Iterator[AudioChunk]:
