@@ -220,8 +220,8 @@ def _run_session(args: argparse.Namespace) -> int:
     if config.out_dir is not None:  # chosen before anything opens: a run never writes over an earlier one
         out_dir, note = choose_out_dir(config.out_dir)
         config = replace(config, out_dir=out_dir)
-        if note:
-            write_line(f"dyad: {note}", sys.stderr)
+    else:
+        note = None
     source, inputs = _open_source(args, config)
     from dyad.runtime.session import Session
 
@@ -240,6 +240,8 @@ def _run_session(args: argparse.Namespace) -> int:
     except BaseException:
         source.close()
         raise
+    if note:  # said once everything has started: a run that fails at start-up records nowhere
+        write_line(f"dyad: {note}", sys.stderr)
     _report_bound_endpoints(session)
     result = session.run()
     return _report(result.frames, result.summary, config)
