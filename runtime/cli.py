@@ -206,7 +206,7 @@ def _open_source(args: argparse.Namespace, config: SessionConfig):
             block_ms=config.timing.block_ms,
         )
         return source, {"mic": list(args.mic)}
-    wav = open_wav_inputs(wav_paths, config.audio.sample_rate)
+    wav = open_wav_inputs(wav_paths, config.audio.sample_rate, max_seconds=config.seconds)  # memory follows --seconds
     loop = args.command == "view" and config.seconds is None  # the viewer keeps playing until stopped
     source = WavReplaySource(wav, block_ms=config.timing.block_ms, seconds=config.seconds, loop=loop, realtime=not config.offline)
     inputs = {"wav": [str(p) for p in wav_paths], "source_rates": list(wav.source_rates), "notes": list(wav.notes)}
@@ -292,7 +292,7 @@ def _features(args: argparse.Namespace) -> int:
     if args.no_separation:
         config = replace(config, separation=replace(config.separation, enabled=False))
     config.validate()
-    wav = open_wav_inputs(list(args.wav), config.audio.sample_rate)
+    wav = open_wav_inputs(list(args.wav), config.audio.sample_rate, max_seconds=config.seconds)
     source = WavReplaySource(wav, block_ms=config.timing.block_ms, seconds=config.seconds, realtime=False)
     summary = dump_features(config, source, args.out)
     costs = ", ".join(f"{name} {s['mean']:.2f} ms x{s['count']}" for name, s in summary["stage_ms"].items() if s.get("count"))
