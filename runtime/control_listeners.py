@@ -207,6 +207,9 @@ def session_bindings(session) -> ControlBindings:
 
     def set_budget_ms(ms: float) -> None:
         session.emitter.set_budget_ns(check_budget(ms, floor_ms))
+        budget_changed = getattr(session.animator, "budget_changed", None)  # the learned animator's step policy
+        if budget_changed is not None:
+            budget_changed(ms - floor_ms)
 
     def record(on: bool) -> None:
         session.recording.start() if on else session.recording.stop()
