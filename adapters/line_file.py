@@ -16,6 +16,11 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import Callable
+
+
+# Called with each new file's path (a crash guardian outside the process can then repair it after a kill -9).
+created_hooks: list[Callable[[Path], None]] = []
 
 
 class RecordingStopped(OSError):
@@ -35,6 +40,8 @@ class LineFile:
             raise OSError(errno.EINVAL, "not a regular file", str(self.path))
         self.size = 0  # bytes known whole on disk
         self.error: str | None = None
+        for hook in list(created_hooks):
+            hook(self.path)
         self.append(header)
 
     def append(self, data: bytes) -> None:

@@ -18,6 +18,7 @@ from dyad.runtime.frames import ControlState
 from dyad.runtime.logs import configure_logging
 from dyad.runtime.model_cli import add_model_command, add_model_options, build_animator, run_model_command
 from dyad.runtime.net_policy import NetworkPolicy, parse_allow_from
+from dyad.runtime.crash_repair import CrashGuardian
 from dyad.runtime.out_folder import choose_out_dir
 from dyad.runtime.process_guard import StartupInterrupted, stop_signals_call, stop_signals_interrupt_startup, write_line
 from dyad.runtime.train_cli import TRAIN_COMMANDS, add_train_commands
@@ -215,6 +216,15 @@ def _open_source(args: argparse.Namespace, config: SessionConfig):
 
 def _run_session(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    guardian = CrashGuardian() if config.out_dir is not None else None  # repairs the recordings after a kill -9
+    try:
+        return _run_configured(args, config)
+    finally:
+        if guardian is not None:
+            guardian.finish()
+
+
+def _run_configured(args: argparse.Namespace, config: SessionConfig) -> int:
     if getattr(args, "mic", None) and config.offline:
         raise DyadError("--offline needs --wav input: live microphones run on the wall clock")
     if config.out_dir is not None:  # chosen before anything opens: a run never writes over an earlier one
