@@ -20,8 +20,6 @@ import sys
 import threading
 from pathlib import Path
 
-from dyad.adapters import line_file
-
 GUARDIAN = r"""
 import os, signal, sys
 
@@ -68,12 +66,15 @@ class CrashGuardian:
     """Start with the session; `finish()` at a clean end. Registers every LineFile created meanwhile."""
 
     def __init__(self) -> None:
+        from dyad.adapters import line_file  # the CLI wires runtime to adapters; this module only hooks in
+
+        self._hooks = line_file.created_hooks
         self._process = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", GUARDIAN], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
         )  # fmt: skip
         self._lock = threading.Lock()
-        line_file.created_hooks.append(self._register)
+        self._hooks.append(self._register)
 
     def _register(self, path: Path) -> None:
         with self._lock:
@@ -85,8 +86,8 @@ class CrashGuardian:
 
     def finish(self) -> None:
         """The session ended cleanly: the guardian exits without touching anything."""
-        if self._register in line_file.created_hooks:
-            line_file.created_hooks.remove(self._register)
+        if self._register in self._hooks:
+            self._hooks.remove(self._register)
         with self._lock:
             try:
                 self._process.stdin.write(b".\n")
