@@ -24,7 +24,7 @@ import numpy as np
 
 from dyad.benchmarks.hop_compute import hop_report
 from dyad.models.bundled import DEFAULT_MODEL_DIR
-from dyad.runtime.config import SessionConfig, TimingConfig
+from dyad.runtime.config import MAX_BUDGET_MS, SessionConfig, TimingConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.stats import summarize_ms
 
@@ -97,7 +97,7 @@ def session_config(run: LatencyRun) -> SessionConfig:
 
 def minimum_budget_ms(run: LatencyRun) -> float:
     """The session's floor: hop + lookahead + audio buffering, with zero compute."""
-    return session_config(run.at_budget(1e6)).minimum_budget_ms()
+    return session_config(run.at_budget(MAX_BUDGET_MS)).minimum_budget_ms()  # any valid budget: the floor does not depend on it
 
 
 def build_session(run: LatencyRun):

@@ -218,6 +218,11 @@ class Session:
     def _run_realtime(self) -> int:
         emitter_thread = threading.Thread(target=self.emitter.run, args=(self._stop,), name="emitter", daemon=True)
         processing = threading.Thread(target=self._process_loop, name="processing", daemon=True)
+        # When the input's length is known up front (--seconds, a WAV), the emitter knows its last frame now:
+        # a hop stalled at the very end must not let it send fallback frames past the input.
+        known = [n for n in (self._sample_limit(), getattr(self.source, "total_samples", None)) if n is not None]
+        if known:
+            self.emitter.set_end(min(known) * self.config.timing.fps // self.config.audio.sample_rate)
         self.source.start()
         emitter_thread.start()
         processing.start()
