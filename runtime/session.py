@@ -107,8 +107,7 @@ class Session:
         try:
             self.control = ControlHub.for_session(self)  # listeners start now: a port clash fails here
             try:
-                for recorder in self.recording.first_take():  # files last: everything else has been validated
-                    self.sinks.add(recorder)
+                self.sinks.add_all(self.recording.first_take())  # files last: everything else has been validated
             except BaseException:
                 self.control.close()
                 raise

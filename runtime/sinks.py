@@ -139,15 +139,23 @@ class SinkSet:
 
     def add(self, sink: Sink) -> None:
         """Start feeding `sink` from the next frame on (recordings started by a control message)."""
+        self.add_all([sink])
+
+    def add_all(self, sinks: list[Sink]) -> None:
+        """Start feeding several sinks from the same next frame (one take's recorders stay in step)."""
         with self._lock:
-            worker = self._worker(sink, self._fps, self._queue_seconds, self._block)
-            self.workers = self.workers + [worker]
+            workers = [self._worker(sink, self._fps, self._queue_seconds, self._block) for sink in sinks]
+            self.workers = self.workers + workers
 
     def remove(self, sink: Sink) -> None:
         """Stop feeding `sink`, drain what it was given, close it; its counters stay in `stats()`."""
+        self.remove_all([sink])
+
+    def remove_all(self, sinks: list[Sink]) -> None:
+        """Stop feeding several sinks at the same frame, then drain and close each (one take ends whole)."""
         with self._lock:
-            found = [w for w in self.workers if w.sink is sink]
-            self.workers = [w for w in self.workers if w.sink is not sink]
+            found = [w for w in self.workers if any(w.sink is sink for sink in sinks)]
+            self.workers = [w for w in self.workers if w not in found]
             self._retired += found
         for worker in found:
             worker.close()
