@@ -7,9 +7,11 @@ Crash safety, the point of this module:
   can be rewritten in place without moving the frame lines.
 - Frames wait in memory and reach the file at a flush (every `flush_every`
   frames, default one second of frames, and on close) as ONE `os.write` of
-  whole lines, immediately followed by an in-place rewrite of the count. Plain
-  file descriptors are used on purpose: a buffered Python file would spill
-  partial lines to disk whenever its buffer fills.
+  whole lines, immediately followed by an in-place rewrite of the count
+  (`dyad.adapters.line_file`: plain descriptors, files created exclusively).
+- A flush the disk refuses (full, `ulimit -f`) rolls every person's file back to
+  the previous flush and stops the recording: the files stay whole, with
+  matching counts, and `stats()` says why and how many frames were not recorded.
 - So a process killed between flushes leaves a file holding exactly the flushed
   frames, with a matching count. Only a kill landing between those two syscalls
   of one flush can leave more lines than `Frames:` says (readers then ignore the
@@ -22,24 +24,16 @@ so `send` on the emitter's thread stays cheap.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from dyad.adapters.line_file import LineFile, RecordingStopped
 from dyad.models.pose import pose_to_bvh_channels, rest_pose
 from dyad.models.skeleton import Skeleton, format_bvh_hierarchy
 from dyad.runtime.frames import FrameBundle, Sink
 
 FRAMES_FIELD_WIDTH = 10  # room for 9,999,999,999 frames (over 10 years at 30 fps)
-
-
-def _write_all(fd: int, data: bytes, offset: int | None = None) -> None:
-    view = memoryview(data)
-    while view:
-        done = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
-        view = view[done:]
-        offset = None if offset is None else offset + done
 
 
 class _Track:
@@ -50,21 +44,29 @@ class _Track:
         self.fsync = fsync
         self.count_offset = len(head.encode("utf-8"))
         self.frames = 0
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        _write_all(self.fd, (head + self._count_field() + tail).encode("utf-8"))
+        self.file = LineFile(path, (head + self._count_field() + tail).encode("utf-8"))
 
     def _count_field(self) -> str:
         return f"{self.frames:<{FRAMES_FIELD_WIDTH}d}"
 
     def append(self, lines: list[str]) -> None:
-        _write_all(self.fd, ("\n".join(lines) + "\n").encode("utf-8"))
+        self.file.append(("\n".join(lines) + "\n").encode("utf-8"))
         self.frames += len(lines)
-        _write_all(self.fd, self._count_field().encode("ascii"), offset=self.count_offset)
+        self.file.write_at(self.count_offset, self._count_field().encode("ascii"))
         if self.fsync:
-            os.fsync(self.fd)
+            self.file.fsync()
+
+    def rollback(self, size: int, frames: int) -> None:
+        """Back to an earlier whole state: `size` bytes holding `frames` frames."""
+        self.file.rollback(size)
+        self.frames = frames
+        try:
+            self.file.write_at(self.count_offset, self._count_field().encode("ascii"))
+        except OSError:
+            pass  # shrinking cannot fail over a size limit; an I/O error leaves the count of the larger state
 
     def close(self) -> None:
-        os.close(self.fd)
+        self.file.close()
 
 
 class BvhRecorder(Sink):
@@ -101,6 +103,8 @@ class BvhRecorder(Sink):
         self._last = [(root, rotations)] * self.people
         self._pending: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(self.people)]
         self.frames = 0  # frames received
+        self.stopped: str | None = None  # why recording stopped (disk full, file-size limit); files stay whole
+        self.frames_not_recorded = 0
         self._closed = False
 
     @property
@@ -110,6 +114,9 @@ class BvhRecorder(Sink):
     def send(self, bundle: FrameBundle) -> None:
         if self._closed:
             raise RuntimeError("BvhRecorder.send after close")
+        if self.stopped is not None:
+            self.frames_not_recorded += 1
+            return
         if bundle.fps != self.fps:
             raise ValueError(f"bundle {bundle.index} is at {bundle.fps} fps, the recording at {self.fps}")
         current = list(self._last)
@@ -130,21 +137,39 @@ class BvhRecorder(Sink):
             self.flush()
 
     def flush(self) -> None:
-        """Write pending frames to every file and rewrite the counts."""
-        for track, pending in zip(self._tracks, self._pending):
-            if not pending:
-                continue
-            roots = np.stack([p[0] for p in pending])
-            rotations = np.stack([p[1] for p in pending])
-            channels = pose_to_bvh_channels(self.skeleton, roots, rotations)
-            track.append([self._row_format % tuple(row) for row in channels.tolist()])
-            pending.clear()
+        """Write pending frames to every file and rewrite the counts. If any file cannot take them
+        (disk full, file-size limit), every file goes back to the last flush, so the people's files
+        keep the same frames, and recording stops: RecordingStopped says why."""
+        if self.stopped is not None or not self._pending[0]:
+            return
+        before = [(track.file.size, track.frames) for track in self._tracks]
+        pending_frames = len(self._pending[0])
+        try:
+            for track, pending in zip(self._tracks, self._pending):
+                roots = np.stack([p[0] for p in pending])
+                rotations = np.stack([p[1] for p in pending])
+                channels = pose_to_bvh_channels(self.skeleton, roots, rotations)
+                track.append([self._row_format % tuple(row) for row in channels.tolist()])
+        except RecordingStopped as error:
+            for track, (size, frames) in zip(self._tracks, before):
+                track.rollback(size, frames)
+            self.stopped = str(error.strerror)
+            self.frames_not_recorded += pending_frames
+            raise
+        finally:
+            for pending in self._pending:
+                pending.clear()
+
+    def stats(self) -> dict:
+        return {"frames_recorded": self.flushed_frames, "stopped": self.stopped, "frames_not_recorded": self.frames_not_recorded}
 
     def close(self) -> None:
         if self._closed:
             return
         try:
             self.flush()
+        except RecordingStopped:
+            pass  # counted in stats(); the files are whole
         finally:
             self._closed = True
             for track in self._tracks:

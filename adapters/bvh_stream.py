@@ -193,7 +193,7 @@ def _build(target: SinkTarget, skeleton: Skeleton, fps: int) -> BvhStreamServer:
         target.port,
         skeleton,
         fps=fps,
-        names=target.option_list("names", DEFAULT_NAMES),
+        names=target.names_per_person("names", DEFAULT_NAMES),
         send_hierarchy=hierarchy == "1",
         buffer_frames=target.option_int("buffer_frames", fps),
     )

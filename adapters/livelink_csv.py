@@ -15,17 +15,18 @@ other way round, so the READER never trusts positions: it maps by header name.
 
 Rows wait in memory and are written once per `flush_every` frames (default one
 second) as a single `os.write` of whole lines, so a killed process leaves only
-complete rows.
+complete rows; a flush the disk refuses leaves both files at the previous flush
+and stops the recording (`dyad.adapters.line_file`).
 """
 
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
 
+from dyad.adapters.line_file import LineFile, RecordingStopped
 from dyad.models.arkit import LIVE_LINK_NAMES, NUM_LIVE_LINK, map_by_name
 from dyad.runtime.frames import FrameBundle, Sink
 
@@ -63,19 +64,30 @@ class LiveLinkCsvRecorder(Sink):
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         self.paths = tuple(out_dir / f"p{i}_face.csv" for i in range(self.people))
-        self._fds = [os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) for p in self.paths]
-        for fd in self._fds:
-            _write_all(fd, (HEADER + "\n").encode("ascii"))
+        self._files: list[LineFile] = []
+        try:
+            for path in self.paths:
+                self._files.append(LineFile(path, (HEADER + "\n").encode("ascii")))
+        except BaseException:
+            for file in self._files:
+                file.close()
+            raise
         self._values_format = ",".join(["%.10f"] * NUM_LIVE_LINK)
         self._last = [np.zeros(NUM_LIVE_LINK)] * self.people  # held for a person missing from a bundle
         self._pending: list[list[str]] = [[] for _ in range(self.people)]
         self._first_ns: int | None = None
         self.frames = 0
+        self.rows_recorded = 0
+        self.stopped: str | None = None  # why recording stopped (disk full, file-size limit); files stay whole
+        self.frames_not_recorded = 0
         self._closed = False
 
     def send(self, bundle: FrameBundle) -> None:
         if self._closed:
             raise RuntimeError("LiveLinkCsvRecorder.send after close")
+        if self.stopped is not None:
+            self.frames_not_recorded += 1
+            return
         if bundle.fps != self.fps:
             raise ValueError(f"bundle {bundle.index} is at {bundle.fps} fps, the recording at {self.fps}")
         if self._first_ns is None:
@@ -95,34 +107,48 @@ class LiveLinkCsvRecorder(Sink):
             self.flush()
 
     def flush(self) -> None:
-        for fd, pending in zip(self._fds, self._pending):
-            if pending:
-                _write_all(fd, ("\n".join(pending) + "\n").encode("ascii"))
-                pending.clear()
+        """Write pending rows to both files; if either refuses them, both go back to the last flush
+        and recording stops (RecordingStopped says why)."""
+        if self.stopped is not None or not self._pending[0]:
+            return
+        before = [file.size for file in self._files]
+        rows = len(self._pending[0])
+        try:
+            for file, pending in zip(self._files, self._pending):
+                file.append(("\n".join(pending) + "\n").encode("ascii"))
                 if self.fsync:
-                    os.fsync(fd)
+                    file.fsync()
+            self.rows_recorded += rows
+        except RecordingStopped as error:
+            for file, size in zip(self._files, before):
+                file.rollback(size)
+            self.stopped = str(error.strerror)
+            self.frames_not_recorded += rows
+            raise
+        finally:
+            for pending in self._pending:
+                pending.clear()
+
+    def stats(self) -> dict:
+        return {"frames_recorded": self.rows_recorded, "stopped": self.stopped, "frames_not_recorded": self.frames_not_recorded}
 
     def close(self) -> None:
         if self._closed:
             return
         try:
             self.flush()
+        except RecordingStopped:
+            pass  # counted in stats(); the files are whole
         finally:
             self._closed = True
-            for fd in self._fds:
-                os.close(fd)
+            for file in self._files:
+                file.close()
 
     def __enter__(self) -> LiveLinkCsvRecorder:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def read_livelink_csv(path: str | Path) -> tuple[tuple[str, ...], np.ndarray]:

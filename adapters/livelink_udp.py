@@ -81,7 +81,7 @@ class LiveLinkFaceSender(Sink):
 
 
 def _build(target: SinkTarget, skeleton, fps: int) -> LiveLinkFaceSender:
-    return LiveLinkFaceSender(target.host, target.port, target.option_list("subjects", DEFAULT_SUBJECTS))
+    return LiveLinkFaceSender(target.host, target.port, target.names_per_person("subjects", DEFAULT_SUBJECTS))
 
 
 SINK = SinkSpec(

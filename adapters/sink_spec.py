@@ -33,6 +33,13 @@ class SinkTarget:
             return default
         return tuple(part.strip() for part in self.options[name].split(","))
 
+    def names_per_person(self, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """Two distinct names, one per person: refused at start, not with a warning on every frame."""
+        names = self.option_list(name, default)
+        if len(names) != 2 or not all(names) or names[0] == names[1]:
+            raise ValueError(f"option '{name}' needs two distinct names, one per person (e.g. ?{name}=A,B), got {len(names)}: {','.join(names)}")
+        return names
+
     def option_int(self, name: str, default: int) -> int:
         try:
             return int(self.options.get(name, default))

@@ -10,11 +10,11 @@ recorders, so an interrupted (even killed) session keeps every row up to the las
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
 
+from dyad.adapters.line_file import LineFile, RecordingStopped
 from dyad.runtime.frames import FrameBundle, Sink
 
 COLUMNS = ("index", "audio_ns", "target_ns", "send_ns", "latency_ms", "fallback", "speaking_p0", "speaking_p1")
@@ -28,18 +28,18 @@ class TimingRecorder(Sink):
         self.path = Path(out_dir) / "frames.csv"
         # A plain descriptor and one os.write of whole rows per flush, as the other recorders:
         # a buffered file could spill half a row to disk just before a kill -9.
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        self._write(",".join(COLUMNS) + "\r\n")  # the csv module's line ending, as before
+        self._file = LineFile(self.path, (",".join(COLUMNS) + "\r\n").encode("ascii"))  # the csv module's line ending
         self._flush_every = max(1, flush_every or fps)
         self._pending: list[str] = []
         self.rows = 0
-
-    def _write(self, text: str) -> None:
-        view = memoryview(text.encode("ascii"))
-        while view:
-            view = view[os.write(self._fd, view) :]
+        self.rows_recorded = 0
+        self.stopped: str | None = None  # why recording stopped (disk full, file-size limit); the file stays whole
+        self.frames_not_recorded = 0
 
     def send(self, bundle: FrameBundle) -> None:
+        if self.stopped is not None:
+            self.frames_not_recorded += 1
+            return
         speaking = ",".join(f"{pose.speaking:.3f}" for pose in bundle.people)
         self._pending.append(
             f"{bundle.index},{bundle.audio_ns},{bundle.target_ns},{bundle.send_ns},{bundle.latency_ns / 1e6:.3f},{int(bundle.fallback)},{speaking}\r\n"
@@ -49,15 +49,28 @@ class TimingRecorder(Sink):
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
-            self._write("".join(self._pending))
+        if self.stopped is not None or not self._pending:
+            return
+        try:
+            self._file.append("".join(self._pending).encode("ascii"))
+            self.rows_recorded += len(self._pending)
+        except RecordingStopped as error:
+            self.stopped = str(error.strerror)
+            self.frames_not_recorded += len(self._pending)
+            raise
+        finally:
             self._pending.clear()
 
+    def stats(self) -> dict:
+        return {"frames_recorded": self.rows_recorded, "stopped": self.stopped, "frames_not_recorded": self.frames_not_recorded}
+
     def close(self) -> None:
-        if self._fd >= 0:
-            self.flush()
-            os.close(self._fd)
-            self._fd = -1
+        if self._file.fd >= 0:
+            try:
+                self.flush()
+            except RecordingStopped:
+                pass  # counted in stats(); the file is whole
+            self._file.close()
 
 
 def read_timing_csv(path: Path) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from dyad.adapters.local_origin import refusal
 from dyad.adapters.sink_spec import SinkSpec, SinkTarget
 from dyad.models.arkit import LIVE_LINK_NAMES
 from dyad.models.skeleton import Skeleton
@@ -101,6 +102,8 @@ class ViewServer(Sink):
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self.frames_offered = 0
+        self.refused = 0  # requests refused for their Host or Origin
+        self.port = port
         self._thread = threading.Thread(target=self._run, args=(host, port), name="view-server", daemon=True)
         self._thread.start()
         self._ready.wait(10)
@@ -129,6 +132,10 @@ class ViewServer(Sink):
 
     def _http(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        why = refusal(request.headers.get("Host"), request.headers.get("Origin"), self.port, websocket=path == STREAM_PATH)
+        if why is not None:  # a foreign web page, or DNS rebinding: nothing here is for it
+            self.refused += 1
+            return _text_response(HTTPStatus.FORBIDDEN, why)
         if path == STREAM_PATH:
             return None  # carry on with the WebSocket handshake
         if path in ("/", "/index.html"):
@@ -163,6 +170,9 @@ class ViewServer(Sink):
     def clients(self) -> int:
         return len(self._clients)
 
+    def stats(self) -> dict:
+        return {"clients": self.clients, "refused_requests": self.refused}
+
     def send(self, bundle: FrameBundle) -> None:
         self.frames_offered += 1
         if self._clients:
@@ -181,11 +191,13 @@ class ViewServer(Sink):
     async def _shutdown(self) -> None:
         """Close the listener and every connection, and let their tasks finish before the loop stops."""
         self._server.close()
-        await self._server.wait_closed()
+        # A handler waits on its mailbox, not its socket: with no frames flowing it would never notice
+        # the close, so the handlers are cancelled before waiting for the server.
         pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        await self._server.wait_closed()
 
 
 def _file_response(path: Path) -> Response:

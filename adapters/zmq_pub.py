@@ -44,6 +44,9 @@ class ZmqPublisher(Sink):
         except zmq.ZMQError as error:
             self._socket.close(0)
             raise OSError(f"cannot bind ZeroMQ PUB to '{endpoint}': {error}") from error
+        # Port 0 or * asks the OS for a free port: the one it chose must be told, or nobody can connect.
+        wildcard_port = endpoint.rsplit(":", 1)[-1] in ("0", "*")
+        self.bound_endpoint = self._socket.getsockopt_string(zmq.LAST_ENDPOINT) if wildcard_port else None
         self.messages_sent = 0
 
     def _meta(self) -> list[bytes]:

@@ -62,6 +62,8 @@ def read_manifest(folder: str | Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelLoadError(f"{path}: cannot read ({error})") from None
+    except RecursionError:  # JSON nested deeper than the parser's stack
+        raise ModelLoadError(f"{path}: cannot read (nested too deeply to be a model manifest)") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelLoadError(f"{path}: not a dyad model manifest (format must be {FORMAT!r})")
     for key in ("body", "face"):
@@ -175,7 +177,12 @@ def onnx_denoisers(models: LoadedModels, device: str, threads: int = 1, device_i
     hint = f"run `dyad model export --model {folder}`"
     if not export_json.is_file():
         raise ModelLoadError(f"{folder}: no ONNX export ({export_json} missing): {hint}")
-    report = json.loads(export_json.read_text(encoding="utf-8"))
+    try:
+        report = json.loads(export_json.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise ModelLoadError(f"{export_json}: cannot read ({type(error).__name__}): {hint}") from None
+    if not isinstance(report, dict):
+        raise ModelLoadError(f"{export_json}: not an export report: {hint}")
     current = _sources(folder, read_manifest(folder), models.face_weights)
     if report.get("face_weights") != models.face_weights or report.get("sources") != current:
         raise ModelLoadError(f"{folder}: the ONNX export was made from other weights (face {report.get('face_weights')!r}): {hint}")

@@ -26,6 +26,9 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+MAX_BUDGET_MS = 10_000.0  # the same ceiling for --budget-ms and a control message's budget
+
+
 def _require(condition: bool, field_name: str, message: str) -> None:
     if not condition:
         raise DyadError(f"config field '{field_name}': {message}")
@@ -54,7 +57,7 @@ class TimingConfig:
 
     def validate(self) -> None:
         _require(1 <= self.fps <= 240, "timing.fps", f"must be 1..240, got {self.fps}")
-        _require(self.budget_ms > 0, "timing.budget_ms", f"must be > 0, got {self.budget_ms}")
+        _require(0 < self.budget_ms <= MAX_BUDGET_MS, "timing.budget_ms", f"must be above 0 and at most {MAX_BUDGET_MS:g} ms, got {self.budget_ms:g}")
         _require(1 <= self.hop_frames <= self.fps, "timing.hop_frames", f"must be 1..fps, got {self.hop_frames}")
         _require(0 <= self.lookahead_frames <= self.fps, "timing.lookahead_frames", f"must be 0..fps, got {self.lookahead_frames}")
         _require(0 <= self.context_frames <= 10 * self.fps, "timing.context_frames", f"must be 0..10 s of frames, got {self.context_frames}")
@@ -258,7 +261,7 @@ class SessionConfig:
         self.separation.validate()
         self.attribution.validate()
         self.speech.validate()
-        _require(self.seconds is None or self.seconds > 0, "seconds", f"must be > 0, got {self.seconds}")
+        _require(self.seconds is None or 0 < self.seconds < math.inf, "seconds", f"must be a finite number > 0, got {self.seconds}")
         _require(self.health_interval_s >= 0, "health_interval_s", f"must be >= 0, got {self.health_interval_s}")
         for address in self.network.allow_from:
             _require(_is_ip(address), "network.allow_from", f"'{address}' is not an IP address")

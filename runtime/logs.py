@@ -20,6 +20,8 @@ import sys
 import time
 from typing import Callable
 
+from dyad.runtime.histogram import Histogram
+from dyad.runtime.log_cap import LogCap
 from dyad.runtime.session_report import SessionReport
 
 HEALTH_LOGGER = "dyad.health"
@@ -53,6 +55,7 @@ def configure_logging(level: str = "WARNING", fmt: str = "text", stream=None) ->
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(LogCap())  # no logger, ours or a library's, may flood the log
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -69,7 +72,7 @@ class HealthReporter:
         self._snapshot = snapshot
         self._interval_ns = int(interval_s * 1e9)
         self._next_ns: int | None = None
-        self._latency_from = 0  # index into the latency series where the current interval starts
+        self._latency_from: Histogram | None = None  # the latency histogram as the current interval began
         self._log = logging.getLogger(HEALTH_LOGGER)
 
     def maybe_report(self, now_ns: int) -> dict | None:
@@ -86,7 +89,7 @@ class HealthReporter:
     def report(self) -> dict:
         snapshot = self._snapshot()
         health = snapshot.health(self._latency_from)
-        self._latency_from = snapshot.latency_ms.size
+        self._latency_from = snapshot.latency
         c = health
         self._log.info(
             "health: frames=%d latency p95=%.1fms (interval %.1fms) misses=%d late=%d skipped=%d dropped_audio=%.3fs animator_errors=%d sinks=%s",

@@ -12,7 +12,6 @@ paced by the monotonic clock), so a slow hop can never delay a send.
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import threading
@@ -38,6 +37,7 @@ from dyad.runtime.frontend.front_end import AudioFrontEnd
 from dyad.runtime.logs import HealthReporter
 from dyad.runtime.animate.procedural import ProceduralAnimator
 from dyad.runtime.io.recording import Recording
+from dyad.runtime.io.out_folder import write_session_json
 from dyad.runtime.scheduler import Scheduler
 from dyad.runtime.session_controls import SessionControls
 from dyad.runtime.session_report import SessionReport
@@ -69,13 +69,14 @@ class Session:
         keep_frames: bool = False,
         status: Callable[[str], None] | None = None,
         inputs: dict | None = None,
+        keep_timings: bool = False,
     ) -> None:
         self.config = config.validate()
         timing = config.timing
         self.source = source
         self.inputs = inputs or {}
         self.skeleton = skeleton or load_default_skeleton()
-        self.stats = SessionStats()
+        self.stats = SessionStats(keep_values=keep_timings)  # every timing value only for benchmarks: memory grows
         self.procedural = ProceduralAnimator(self.skeleton, fps=timing.fps, seed=config.seed)
         self.animator = animator or self.procedural
         self.animator.attach_stats(self.stats)  # a learned animator times its parts (lower, upper, face) here
@@ -96,7 +97,7 @@ class Session:
                                    controls=config.controls)  # fmt: skip
         self.clock: Clock = SimulatedClock() if config.offline else MonotonicClock()
         self.recording = Recording(config.out_dir, self.skeleton, timing.fps, at_start=config.record_at_start)
-        sinks = self._build_sinks(extra_sinks or [])
+        sinks = self._build_sinks(extra_sinks or [])  # network sinks first: a bad URL fails before any file exists
         self.sinks = SinkSet(sinks, timing.fps, block_when_full=config.offline)
         self.recording.attach(self.sinks)
         self._kept: list[FrameBundle] | None = [] if keep_frames else None
@@ -106,9 +107,15 @@ class Session:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         try:
-            self.controls = SessionControls(self.scheduler, self.emitter, self.recording, self.clock, self.stop, config.minimum_budget_ms())
+            self.controls = SessionControls(self.scheduler, self.emitter, self.recording, self.clock, self.stop, config.minimum_budget_ms(),
+                                            self.animator)  # fmt: skip
             # listeners start now: a port clash fails here
             self.control = ControlHub(self.controls.bindings(), config.control_urls, config.wait_start, config.network)
+            try:
+                self.sinks.add_all(self.recording.first_take())  # files last: everything else has been validated
+            except BaseException:
+                self.control.close()
+                raise
         except BaseException:
             self.sinks.close()
             if self.speech is not None:
@@ -121,7 +128,6 @@ class Session:
     def _build_sinks(self, extra: list[Sink]) -> list[Sink]:
         sinks: list[Sink] = []
         try:
-            sinks += self.recording.first_take()
             sinks += [sink_from_url(url, self.skeleton, self.config.timing.fps, self.config.network) for url in self.config.sinks]
         except BaseException:
             for sink in sinks:
@@ -191,7 +197,7 @@ class Session:
         report = self.report()
         summary = self._summary(report, time.monotonic() - wall_start)
         if self.config.out_dir is not None:
-            (self.config.out_dir / "session.json").write_text(json.dumps(summary, indent=2))
+            write_session_json(self.config.out_dir, summary)
         return SessionResult(frames=frames, summary=summary, report=report, bundles=self._kept or [])
 
     def _offline_chunks(self) -> Iterator[AudioChunk]:
@@ -217,6 +223,11 @@ class Session:
     def _run_realtime(self) -> int:
         emitter_thread = threading.Thread(target=self.emitter.run, args=(self._stop,), name="emitter", daemon=True)
         processing = threading.Thread(target=self._process_loop, name="processing", daemon=True)
+        # When the input's length is known up front (--seconds, a WAV), the emitter knows its last frame now:
+        # a hop stalled at the very end must not let it send fallback frames past the input.
+        known = [n for n in (self._sample_limit(), getattr(self.source, "total_samples", None)) if n is not None]
+        if known:
+            self.emitter.set_end(min(known) * self.config.timing.fps // self.config.audio.sample_rate)
         self.source.start()
         emitter_thread.start()
         processing.start()
@@ -268,7 +279,7 @@ class Session:
             fps=self.config.timing.fps,
             sample_rate=self.config.audio.sample_rate,
             frames=self.emitter.next_index,
-            latency_ms=self.stats.latency.values_ms(),
+            latency=self.stats.latency.histogram.copy(),
             counters=dict(self.stats.counters),
             late_frames=self.store.late_frames,
             sinks=self.sinks.stats(),

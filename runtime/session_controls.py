@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from dyad.runtime.animate.animator import Animator
 from dyad.runtime.clock import Clock
 from dyad.runtime.emitter import Emitter
 from dyad.runtime.frames import ControlState
@@ -19,13 +20,14 @@ from dyad.runtime.scheduler import Scheduler
 
 class SessionControls:
     def __init__(self, scheduler: Scheduler, emitter: Emitter, recording: Recording, clock: Clock,
-                 stop: Callable[[], None], floor_ms: float) -> None:  # fmt: skip
+                 stop: Callable[[], None], floor_ms: float, animator: Animator | None = None) -> None:  # fmt: skip
         self._scheduler = scheduler
         self._emitter = emitter
         self._recording = recording
         self._clock = clock
         self._stop = stop
         self._floor_ms = floor_ms  # hop + lookahead + audio buffering: no budget may go below it
+        self._animator = animator
 
     def state(self) -> ControlState:
         return self._scheduler.controls
@@ -35,6 +37,8 @@ class SessionControls:
 
     def set_budget_ms(self, ms: float) -> None:
         self._emitter.set_budget_ns(check_budget(ms, self._floor_ms))
+        if self._animator is not None:  # its step policy plans against what the budget leaves for compute
+            self._animator.budget_changed(ms - self._floor_ms)
 
     def record(self, on: bool) -> None:
         self._recording.start() if on else self._recording.stop()

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
-
-from dyad.runtime.stats import summarize_ms
+from dyad.runtime.histogram import Histogram
+from dyad.runtime.stats import summarize_histogram_ms
 
 NAN = float("nan")
 
@@ -23,7 +22,7 @@ class SessionReport:
     fps: int
     sample_rate: int
     frames: int  # frames sent per person so far (the emitter's next index)
-    latency_ms: np.ndarray  # every sent frame's send time - capture time, oldest first
+    latency: Histogram  # every sent frame's send time - capture time (ns), a bounded copy
     counters: Mapping[str, int]  # the session's event counters (misses, drops, errors, ...)
     late_frames: int  # frames the scheduler delivered after the emitter had closed them
     sinks: Mapping[str, dict]  # per sink: sent, dropped, errors and the sink's own counters
@@ -50,7 +49,7 @@ class SessionReport:
         return self.dropped_audio_samples / self.sample_rate
 
     def latency_summary(self) -> dict:
-        return summarize_ms(self.latency_ms)
+        return summarize_histogram_ms(self.latency)
 
     def status_line(self) -> str:
         """The live status line (stderr, once a second)."""
@@ -62,14 +61,14 @@ class SessionReport:
             f"dropped_audio={self.dropped_audio_samples} speaking[A,B]={speaking}"
         )
 
-    def health(self, since_frame: int = 0) -> dict:
-        """The health log's fields; the interval's latency covers the frames sent from `since_frame` on."""
-        recent = self.latency_ms[since_frame:]
+    def health(self, since: Histogram | None = None) -> dict:
+        """The health log's fields; the interval's latency covers the frames sent after `since` was taken."""
+        recent = self.latency if since is None else self.latency.since(since)
         return {
             "frames": self.frames,
-            "latency_p95_ms": _p95(self.latency_ms),
+            "latency_p95_ms": _p95(self.latency),
             "interval_latency_p95_ms": _p95(recent),
-            "interval_latency_max_ms": round(float(recent.max()), 3) if recent.size else NAN,
+            "interval_latency_max_ms": round(recent.maximum / 1e6, 3) if recent.count else NAN,
             "deadline_misses": self.deadline_misses,
             "late_frames": self.late_frames,
             "skipped_frames": self.skipped_frames,
@@ -83,12 +82,15 @@ class SessionReport:
         latency = self.latency_summary()
         return (
             f"dyad: {self.frames} frames per person at {self.fps} fps, "
-            f"latency p50={latency.get('p50', NAN):.1f} ms p95={latency.get('p95', NAN):.1f} ms "
-            f"p99={latency.get('p99', NAN):.1f} ms, deadline misses {self.deadline_misses}, "
-            f"dropped audio {self.dropped_audio_s:.3f} s"
+            f"latency p50={_ms(latency, 'p50')} p95={_ms(latency, 'p95')} p99={_ms(latency, 'p99')}, "
+            f"deadline misses {self.deadline_misses}, dropped audio {self.dropped_audio_s:.3f} s"
             + (f", recordings in {out_dir}" if out_dir else "")
         )
 
 
-def _p95(values: np.ndarray) -> float:
-    return round(float(np.percentile(values, 95)), 3) if values.size else NAN
+def _ms(summary: dict, key: str) -> str:
+    return f"{summary[key]:.1f} ms" if key in summary else "n/a"  # no frames, no percentiles
+
+
+def _p95(latency: Histogram) -> float:
+    return round(latency.percentiles([95])[0] / 1e6, 3) if latency.count else NAN

@@ -44,6 +44,9 @@ class Animator:
     def on_failure(self, frame: int, error: BaseException) -> None:
         """Called after `animate` raised, so the next hop can ask for less (fewer sampling steps)."""
 
+    def budget_changed(self, allowance_ms: float) -> None:
+        """Called when control input changes the budget; `allowance_ms` is what it leaves for compute."""
+
     def report(self) -> dict | None:
         """What session.json records about this animator (steps decisions, weights), or None."""
         return None

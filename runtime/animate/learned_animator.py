@@ -309,6 +309,11 @@ class LearnedAnimator(Animator):
         if words_dim is not None and words_dim != body.word_dim:
             raise DyadError(f"{self.models.folder}: the body model takes {body.word_dim}-dim word features, the BERT encoder gives {words_dim}")
 
+    def budget_changed(self, allowance_ms: float) -> None:
+        """A control message changed the budget: steps adapt against the new compute allowance."""
+        if self.policy is not None:
+            self.policy.set_allowance(allowance_ms)
+
     def report(self) -> dict:
         steps = self.policy.report() if self.policy is not None else {"steps_now": self.steps, "adapt": False, "why": self.fixed_reason}
         if self.policy is None and self.failure_policy.decisions:

@@ -93,6 +93,9 @@ class PartwiseAnimator(Animator):
     def on_failure(self, frame: int, error: BaseException) -> None:
         self.learned.on_failure(frame, error)
 
+    def budget_changed(self, allowance_ms: float) -> None:
+        self.learned.budget_changed(allowance_ms)
+
     def warm_up(self, session) -> None:
         self.learned.warm_up(session)
 

@@ -34,6 +34,9 @@ class StepDecision:
     allowance_ms: float
 
 
+MAX_DECISIONS_KEPT = 256
+
+
 class StepPolicy:
     def __init__(
         self,
@@ -52,7 +55,9 @@ class StepPolicy:
         self.steps = max_steps
         self.allowance_ms = allowance_ms
         self.high, self.low, self.react, self.patience = high, low, react, patience
-        self.decisions: list[StepDecision] = []
+        # The latest decisions only: an oscillating load must not grow memory for hours. All are counted.
+        self.decisions: deque[StepDecision] = deque(maxlen=MAX_DECISIONS_KEPT)
+        self.decisions_total = 0
         self._recent: deque[float] = deque(maxlen=patience)
         self._hold = 0  # hops before a raise may be considered
 
@@ -85,7 +90,13 @@ class StepPolicy:
         self.steps = steps
         self._recent.clear()
         self.decisions.append(decision)
+        self.decisions_total += 1
         return decision
+
+    def set_allowance(self, allowance_ms: float) -> None:
+        """The budget changed (a control message): adapt against the new allowance from the next hop."""
+        self.allowance_ms = allowance_ms
+        self._recent.clear()  # hops timed against the old allowance say nothing about raising now
 
     def report(self) -> dict:
         return {
@@ -94,5 +105,6 @@ class StepPolicy:
             "min_steps": self.min_steps,
             "allowance_ms": round(self.allowance_ms, 3),
             "thresholds": {"lower_above": self.high, "raise_below": self.low, "react_hops": self.react, "patience_hops": self.patience},
-            "decisions": [asdict(d) for d in self.decisions],
+            "decisions": [asdict(d) for d in self.decisions],  # the latest MAX_DECISIONS_KEPT
+            "decisions_total": self.decisions_total,
         }

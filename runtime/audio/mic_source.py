@@ -32,6 +32,8 @@ duration.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import threading
 from collections import deque
@@ -248,10 +250,30 @@ class MicrophoneSource:
         stream.abort(ignore_errors=True)
         stream.close(ignore_errors=True)
 
+    def _refind(self, lane: int) -> None:
+        """A re-plugged headset can come back at another device index: find it again by its name.
+        PortAudio lists devices as they were when it started, so its list is refreshed first, but
+        only while no other stream is open (refreshing would cut that one off)."""
+        sd = _sounddevice()
+        dev = self.devices[lane]
+        if all(stream is None for stream in self._streams):
+            try:
+                sd._terminate()
+                sd._initialize()
+            except Exception:  # keep the old list; the reopen below says what is wrong
+                pass
+        for index, info in enumerate(sd.query_devices()):
+            if info["name"] == dev.name and info["max_input_channels"] > max(dev.channels):
+                if index != dev.index:
+                    log.warning("input device '%s' came back as device %d (was %d)", dev.name, index, dev.index)
+                    self.devices[lane] = dataclasses.replace(dev, index=index)
+                return
+
     def _reopen(self, lane: int, now: int) -> None:
         outage = self._outages[lane]
         stream = None
         try:
+            self._refind(lane)
             stream = self._open_stream(lane)
             self._states[lane].resumed = True
             stream.start()

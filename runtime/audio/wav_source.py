@@ -12,6 +12,7 @@ same function, so they hand out identical chunks; only arrival differs.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from dyad.runtime.audio.source import SESSION_CHANNELS, ChunkQueue, samples_to_n
 from dyad.runtime.clock import Clock, MonotonicClock, SimulatedClock
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import AudioChunk
-from dyad.runtime.audio.resample import resample_all
+from dyad.runtime.audio.resample import StreamResampler
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,12 @@ class _Loaded:
     clipped: int
 
 
-def open_wav_inputs(paths: Sequence[Path | str], session_rate: int = 16000) -> WavInput:
+def open_wav_inputs(paths: Sequence[Path | str], session_rate: int = 16000, max_seconds: float | None = None) -> WavInput:
     """Load one stereo file or two mono files as the two people's audio.
 
+    Files are read in blocks of READ_BLOCK_S and resampled as they are read, so memory
+    follows the audio actually used: with `max_seconds` (`--seconds`) only that much is
+    read, however long the file is or claims to be in its header.
     Raises DyadError with a one-line message naming the file and the problem.
     """
     paths = [Path(p) for p in paths]
@@ -77,12 +81,9 @@ def open_wav_inputs(paths: Sequence[Path | str], session_rate: int = 16000) -> W
         named = ", ".join(f"'{p}'" for p in paths)
         raise DyadError(f"{len(paths)} audio inputs given ({named}); give one stereo file or two mono files")
     notes: list[str] = []
-    if len(paths) == 1:
-        loaded = [_load(paths[0], want_channels=2, notes=notes)]
-    else:
-        loaded = [_load(p, want_channels=1, notes=notes) for p in paths]
-    columns = [_to_rate(item, session_rate) for item in loaded]
-    samples = _join_columns(columns, paths, notes)
+    want = 2 if len(paths) == 1 else 1
+    loaded = [_load(p, want, notes, session_rate, max_seconds) for p in paths]
+    samples = _join_columns([item.samples for item in loaded], paths, notes)
     samples.setflags(write=False)
     for note in notes:
         log.info(note)
@@ -97,7 +98,10 @@ def open_wav_inputs(paths: Sequence[Path | str], session_rate: int = 16000) -> W
     )
 
 
-def _load(path: Path, want_channels: int, notes: list[str]) -> _Loaded:
+READ_BLOCK_S = 1.0  # one read: a second of audio, whatever the file's length or header says
+
+
+def _load(path: Path, want_channels: int, notes: list[str], session_rate: int, max_seconds: float | None) -> _Loaded:
     import soundfile as sf
 
     if not path.exists():
@@ -113,30 +117,38 @@ def _load(path: Path, want_channels: int, notes: list[str]) -> _Loaded:
         raise DyadError(f"input '{path}' is empty (0 audio frames)")
     if info.channels < want_channels:
         raise DyadError(f"input '{path}' is mono; two people need a stereo file or two mono files")
+    rate = int(info.samplerate)
+    limit = None if max_seconds is None else math.ceil(max_seconds * rate) + rate // 10  # + resampler run-out
+    blocks, sanitised, clipped = [], 0, 0
+    resampler = StreamResampler(rate, session_rate, want_channels)
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as handle:
+            read = 0
+            for block in handle.blocks(blocksize=max(1, int(rate * READ_BLOCK_S)), dtype="float32", always_2d=True):
+                if limit is not None:
+                    block = block[: limit - read]
+                read += block.shape[0]
+                clean, n_bad, n_clipped = sanitize(block[:, :want_channels])
+                sanitised, clipped = sanitised + n_bad, clipped + n_clipped
+                blocks.append(clean if resampler.passthrough else resampler.process(clean))
+                if limit is not None and read >= limit:
+                    break
     except (sf.SoundFileError, RuntimeError) as exc:
         raise DyadError(f"input '{path}' could not be read: {_one_line(str(exc))}") from None
-    if data.shape[0] == 0:
+    if read == 0:
         raise DyadError(f"input '{path}' is empty (0 audio frames)")
-    if data.shape[1] > want_channels:
+    if not resampler.passthrough:
+        blocks.append(resampler.flush())
+    samples = np.concatenate(blocks, axis=0) if blocks else np.zeros((0, want_channels), np.float32)
+    if not resampler.passthrough:  # band-limited output can overshoot full scale a little: clip it and count it too
+        samples, _, overshoot = sanitize(samples)
+        clipped += overshoot
+    if info.channels > want_channels:
         which = "the first two channels" if want_channels == 2 else "its first channel"
-        notes.append(f"input '{path}' has {data.shape[1]} channels; using {which}")
-        data = data[:, :want_channels]
-    clean, n_bad, n_clipped = sanitize(data)
-    if n_bad:
-        notes.append(f"input '{path}' had {n_bad} NaN/inf values; replaced with 0")
-    return _Loaded(path, clean, int(rate), n_bad, n_clipped)
-
-
-def _to_rate(item: _Loaded, session_rate: int) -> np.ndarray:
-    if item.rate == session_rate:
-        return item.samples
-    resampled = resample_all(item.samples, item.rate, session_rate)
-    # Band-limited output can overshoot full scale a little: clip it and count it too.
-    clean, _, overshoot = sanitize(resampled)
-    item.clipped += overshoot
-    return clean
+        notes.append(f"input '{path}' has {info.channels} channels; using {which}")
+    if sanitised:
+        notes.append(f"input '{path}' had {sanitised} NaN/inf values; replaced with 0")
+    return _Loaded(path, samples, rate, sanitised, clipped)
 
 
 def _join_columns(columns: list[np.ndarray], paths: list[Path], notes: list[str]) -> np.ndarray:

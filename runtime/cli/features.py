@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_separation:
         config = replace(config, separation=replace(config.separation, enabled=False))
     config.validate()
-    wav = open_wav_inputs(list(args.wav), config.audio.sample_rate)
+    wav = open_wav_inputs(list(args.wav), config.audio.sample_rate, max_seconds=config.seconds)
     source = WavReplaySource(wav, block_ms=config.timing.block_ms, seconds=config.seconds, realtime=False)
     summary = dump_features(config, source, args.out)
     costs = ", ".join(f"{name} {s['mean']:.2f} ms x{s['count']}" for name, s in summary["stage_ms"].items() if s.get("count"))

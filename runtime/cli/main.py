@@ -12,10 +12,12 @@ import sys
 
 from dyad.runtime.cli import augment, bench, corpus, data, demo, devices, features, model, render, run, train, view
 from dyad.runtime.cli import eval as evaluate
+from dyad.runtime.cli.process_guard import StartupInterrupted, stop_signals_interrupt_startup, write_line
 from dyad.runtime.errors import DyadError
 from dyad.runtime.logs import configure_logging
 
 EXIT_BAD_INPUT = 2
+SESSION_COMMANDS = ("run", "demo", "view")  # stop signals during their start-up end them cleanly
 COMMANDS = (demo, run, devices, model, corpus, augment, data, train, evaluate, bench, features, view, render)
 
 
@@ -33,11 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level, args.log_format)
+    if args.command in SESSION_COMMANDS:
+        stop_signals_interrupt_startup()  # Ctrl-C, SIGTERM or SIGHUP while loading: a clean exit, no traceback
     try:
         return args.handler(args)
     except DyadError as error:
-        print(f"dyad: error: {error}", file=sys.stderr)
+        write_line(f"dyad: error: {error}", sys.stderr)
         return EXIT_BAD_INPUT
+    except StartupInterrupted as stop:
+        write_line(f"dyad: stopped by {stop} during start-up", sys.stderr)
+        return 0
 
 
 if __name__ == "__main__":

@@ -7,16 +7,18 @@ and the session itself never sees a namespace.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from dyad.runtime.cli.model import add_model_options, build_animator
+from dyad.runtime.cli.process_guard import StartupInterrupted, stop_signals_call, write_line
 from dyad.runtime.config import DEFAULT_BERT, NetworkPolicy, SessionConfig, SpeechFeaturesConfig, TimingConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
+from dyad.runtime.io.crash_repair import CrashGuardian
 from dyad.runtime.io.net_policy import parse_allow_from
+from dyad.runtime.io.out_folder import choose_out_dir
 from dyad.runtime.io.sink_registry import sink_help
 
 
@@ -133,29 +135,73 @@ def open_source(args: argparse.Namespace, config: SessionConfig, wav_paths: list
             block_ms=config.timing.block_ms,
         )
         return source, {"mic": list(args.mic)}
-    wav = open_wav_inputs(wav_paths, config.audio.sample_rate)
+    wav = open_wav_inputs(wav_paths, config.audio.sample_rate, max_seconds=config.seconds)  # memory follows --seconds
     source = WavReplaySource(wav, block_ms=config.timing.block_ms, seconds=config.seconds, loop=loop, realtime=not config.offline)
     inputs = {"wav": [str(p) for p in wav_paths], "source_rates": list(wav.source_rates), "notes": list(wav.notes)}
     return source, inputs
 
 
+EXIT_RECORDING_FAILED = 1  # the session ran, but a recording could not be written whole to the end
+
+
 def run_session(args: argparse.Namespace, wav_paths: list[Path] | None, loop: bool = False) -> int:
     """Run one session from the command line's options until its input ends or it is stopped; print the summary."""
     config = config_from_args(args)
+    guardian = CrashGuardian() if config.out_dir is not None else None  # repairs the recordings after a kill -9
+    try:
+        return _run_configured(args, config, wav_paths, loop)
+    finally:
+        if guardian is not None:
+            guardian.finish()
+
+
+def _run_configured(args: argparse.Namespace, config: SessionConfig, wav_paths: list[Path] | None, loop: bool) -> int:
     if getattr(args, "mic", None) and config.offline:
         raise DyadError("--offline needs --wav input: live microphones run on the wall clock")
+    note = None
+    if config.out_dir is not None:  # chosen before anything opens: a run never writes over an earlier one
+        out_dir, note = choose_out_dir(config.out_dir)
+        config = replace(config, out_dir=out_dir)
     source, inputs = open_source(args, config, wav_paths, loop)
     from dyad.runtime.session import Session
 
-    status = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    status = None if args.quiet else (lambda line: write_line(line, sys.stderr))
+    session = None
     try:
         animator = build_animator(args, config)  # None for --model procedural
         session = Session(config, source, status=status, inputs=inputs, animator=animator)
+        stop_signals_call(session.stop)
+    except StartupInterrupted:
+        if session is None:
+            source.close()
+            raise
+        session.stop()  # the signal landed as the session was born: it runs, ends at once and writes its files
+        stop_signals_call(session.stop)
     except BaseException:
         source.close()
         raise
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: session.stop())
+    if note:  # said once everything has started: a run that fails at start-up records nowhere
+        write_line(f"dyad: {note}", sys.stderr)
+    _report_bound_endpoints(session)
     result = session.run()
-    print(result.report.closing_line(config.out_dir))
-    return 0
+    write_line(result.report.closing_line(config.out_dir))
+    return _report_stopped_recordings(result.summary)
+
+
+def _report_bound_endpoints(session) -> None:
+    """Sinks that bound port 0 got a port from the OS: say which, or nobody can connect."""
+    for worker in session.sinks.workers:
+        endpoint = getattr(worker.sink, "bound_endpoint", None)
+        if endpoint:
+            write_line(f"dyad: sink {worker.sink.name} listening on {endpoint}", sys.stderr)
+
+
+def _report_stopped_recordings(summary: dict) -> int:
+    stopped = {name: s for name, s in summary["sinks"].items() if s.get("stopped")}
+    for name, stats in stopped.items():
+        write_line(
+            f"dyad: error: recording {name} stopped: {stats['stopped']}; {stats['frames_not_recorded']} frames were not "
+            f"recorded, the files hold {stats['frames_recorded']} whole frames",
+            sys.stderr,
+        )
+    return EXIT_RECORDING_FAILED if stopped else 0

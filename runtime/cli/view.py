@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from dyad.runtime.assets import demo_audio_path
+from dyad.runtime.cli.process_guard import write_line
 from dyad.runtime.cli.session_options import add_session_options, run_session
 
 
@@ -20,6 +21,6 @@ def register(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     args.sink = [*args.sink, f"view://{args.host}:{args.port}"]
-    print(f"dyad: viewer at http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    write_line(f"dyad: viewer at http://{args.host}:{args.port}/ (Ctrl-C to stop)")
     wav_paths = list(args.wav) if args.wav else [demo_audio_path()]
     return run_session(args, wav_paths, loop=args.seconds is None)  # the viewer keeps playing until stopped

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dyad.models.actions import ACTIONS
+from dyad.runtime.config import MAX_BUDGET_MS
 from dyad.runtime.frames import ControlState, TranscriptLine
 
 MAX_MESSAGE_BYTES = 65536  # one UDP datagram's worth; larger ZeroMQ messages are refused by the socket
@@ -205,7 +206,7 @@ class ControlBindings:
 
 def check_budget(ms: float, floor_ms: float) -> int:
     """Budget in ns for a control change; ValueError if it cannot hold the pipeline or is absurd."""
-    if not floor_ms < ms <= 10_000:
-        raise ValueError(f"budget {ms:g} ms must be above {floor_ms:.1f} ms (hop + lookahead + buffering) and at most 10 s")
+    if not floor_ms < ms <= MAX_BUDGET_MS:
+        raise ValueError(f"budget {ms:g} ms must be above {floor_ms:.1f} ms (hop + lookahead + buffering) and at most {MAX_BUDGET_MS:g} ms")
     return int(round(ms * 1e6))
 

@@ -25,6 +25,7 @@ from dyad.runtime.io.control import (
 )
 from dyad.runtime.io.endpoints import parse_endpoint, zmq_endpoint
 from dyad.runtime.io.net_policy import check_bind, sender_allowed, zmq_bind_host
+from dyad.runtime.io.osc_datagram import BadDatagram, check_datagram
 from dyad.runtime.errors import DyadError
 
 log = logging.getLogger("dyad.control")
@@ -76,6 +77,10 @@ class OscListener:
     def _decode(self, data: bytes) -> list:
         from pythonosc.osc_packet import OscPacket, ParseError
 
+        try:  # python-osc trusts bundle element sizes (a negative one never returns): check the bytes first
+            check_datagram(data)
+        except BadDatagram as error:
+            raise MalformedControl(f"not an OSC packet ({len(data)} bytes): {str(error)[:120]}") from None
         try:
             messages = OscPacket(data).messages
         except (ParseError, ValueError, IndexError, TypeError, UnicodeError) as error:  # truncated or garbage bytes

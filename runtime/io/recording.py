@@ -76,8 +76,7 @@ class Recording:
                 self._current = self._open()
             except DyadError as error:  # a full disk or a read-only folder refuses the take, not the session
                 raise ValueError(str(error)) from None
-            for recorder in self._current:
-                self._sinks.add(recorder)
+            self._sinks.add_all(self._current)  # all from the same frame
 
     def stop(self) -> None:
         """Finish the running take: what was sent is written, the files are closed."""
@@ -85,8 +84,7 @@ class Recording:
             if not self._current:
                 raise ValueError("not recording")
             assert self._sinks is not None, "Recording.attach was not called"
-            for recorder in self._current:
-                self._sinks.remove(recorder)
+            self._sinks.remove_all(self._current)  # all at the same frame: the take's files agree
             self._current = []
 
     def summary(self) -> dict:

@@ -34,6 +34,7 @@ class SinkWorker:
         self.dropped = 0
         self.errors = 0
         self.last_error: str | None = None
+        self.key = sink.name  # its name in stats(); SinkSet makes it unique
         self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
         self._thread.start()
 
@@ -94,12 +95,24 @@ class SinkWorker:
 
 class SinkSet:
     def __init__(self, sinks: list[Sink], fps: int, block_when_full: bool, queue_seconds: float = 2.0) -> None:
-        self.workers = [SinkWorker(sink, self._capacity(sink, fps, queue_seconds), block_when_full) for sink in sinks]
+        self._keys: set[str] = set()
+        self.workers = [self._worker(sink, fps, queue_seconds, block_when_full) for sink in sinks]
         self._block = block_when_full
         self._fps = fps
         self._queue_seconds = queue_seconds
         self._retired: list[SinkWorker] = []
         self._lock = threading.Lock()
+
+    def _worker(self, sink: Sink, fps: int, queue_seconds: float, block: bool) -> SinkWorker:
+        worker = SinkWorker(sink, self._capacity(sink, fps, queue_seconds), block)
+        # Two sinks of one kind (two osc:// receivers) keep separate counters: osc, osc#2, ...
+        key, number = sink.name, 1
+        while key in self._keys:
+            number += 1
+            key = f"{sink.name}#{number}"
+        self._keys.add(key)
+        worker.key = key
+        return worker
 
     @staticmethod
     def _capacity(sink: Sink, fps: int, queue_seconds: float) -> int:
@@ -114,15 +127,23 @@ class SinkSet:
 
     def add(self, sink: Sink) -> None:
         """Start feeding `sink` from the next frame on (recordings started by a control message)."""
-        worker = SinkWorker(sink, self._capacity(sink, self._fps, self._queue_seconds), self._block)
+        self.add_all([sink])
+
+    def add_all(self, sinks: list[Sink]) -> None:
+        """Start feeding several sinks from the same next frame (one take's recorders stay in step)."""
         with self._lock:
-            self.workers = self.workers + [worker]
+            workers = [self._worker(sink, self._fps, self._queue_seconds, self._block) for sink in sinks]
+            self.workers = self.workers + workers
 
     def remove(self, sink: Sink) -> None:
         """Stop feeding `sink`, drain what it was given, close it; its counters stay in `stats()`."""
+        self.remove_all([sink])
+
+    def remove_all(self, sinks: list[Sink]) -> None:
+        """Stop feeding several sinks at the same frame, then drain and close each (one take ends whole)."""
         with self._lock:
-            found = [w for w in self.workers if w.sink is sink]
-            self.workers = [w for w in self.workers if w.sink is not sink]
+            found = [w for w in self.workers if any(w.sink is sink for sink in sinks)]
+            self.workers = [w for w in self.workers if w not in found]
             self._retired += found
         for worker in found:
             worker.close()
@@ -132,7 +153,7 @@ class SinkSet:
             worker.close()
 
     def stats(self) -> dict:
-        return {worker.sink.name: worker.stats() for worker in self._retired + self.workers}
+        return {worker.key: worker.stats() for worker in self._retired + self.workers}
 
 
 def sink_from_url(url: str, skeleton: Skeleton, fps: int = 30, policy=None) -> Sink:

@@ -6,7 +6,8 @@ VAD and mel of each block:
                  the scheduler's hop grid, so a hop's frames are ready as soon
                  as its audio is), advances the word source (file replay,
                  Whisper segmentation) and turns newly arrived lines into BERT
-                 word vectors;
+                 word vectors (live: on a worker thread, `word_encoding_thread`,
+                 so long lines never stall a hop; offline: in place);
   ready / take   the frame builder holds each animation frame until its
                  Wav2Vec2 features exist, then takes them with the word
                  features known at that moment.
@@ -30,6 +31,7 @@ from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import TranscriptLine
 from dyad.runtime.config import DEFAULT_BERT, parse_asr
 from dyad.runtime.stats import SessionStats
+from dyad.runtime.speech.word_encoding_thread import WordEncodingThread
 from dyad.runtime.speech.words import ExternalTranscriptASR, TranscriptFileASR, WordSource
 
 LINES_PER_BLOCK = 8  # arrived lines encoded per audio block: bounds the BERT cost of a burst
@@ -54,6 +56,8 @@ class SpeechFeatures:
             self.words, self.source = self._load_words(threaded_asr)
         except CheckpointError as error:
             raise DyadError(str(error)) from None
+        # Live (threaded) sessions encode words on their own thread; offline ones in place (bit-identical).
+        self.encoding = WordEncodingThread(self.words) if self.words is not None and threaded_asr else None
         timing = config.timing
         self._next_target = timing.hop_frames + timing.lookahead_frames  # frames the scheduler's first hop needs
 
@@ -150,8 +154,13 @@ class SpeechFeatures:
                     self.source.submit(line)
             self.source.advance(separated, vad_starts, vad_probs, self._audio_end)
             lines = self.source.drain(LINES_PER_BLOCK)
-            if lines:
-                self.words.add(lines, next_frame)  # they can only reach frames finished from now on
+            if self.encoding is None:  # offline: in place, bit-identical runs
+                if lines:
+                    self.words.add(lines, next_frame)  # they can only reach frames finished from now on
+            else:  # live: BERT on its own thread, never in the hop
+                if lines:
+                    self.encoding.submit(lines)
+                self.encoding.collect(next_frame)
 
     def _encode_ready_hops(self) -> None:
         hop = self.config.timing.hop_frames
@@ -189,6 +198,8 @@ class SpeechFeatures:
 
     # -- end --------------------------------------------------------------------------
     def close(self) -> None:
+        if self.encoding is not None:
+            self.encoding.close()
         if self.source is not None:
             self.source.close()
             segmenter = getattr(self.source, "segmenter", None)

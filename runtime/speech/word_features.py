@@ -63,8 +63,15 @@ class WordFeatures:
         """Encode lines that arrived while frame `arrival_frame` was the next to be finished."""
         if not lines:
             return
+        self.place(lines, self.encode(lines), arrival_frame)
+
+    def encode(self, lines: list[TimedLine]) -> list:
+        """The slow part (BERT), safe on another thread: per line, (vectors, has_tokens)."""
         with self.stats.stage("bert"):
-            encoded = self.encoder.encode([[w.text for w in line.words] for line in lines])
+            return self.encoder.encode([[w.text for w in line.words] for line in lines])
+
+    def place(self, lines: list[TimedLine], encoded: list, arrival_frame: int) -> None:
+        """Put encoded words on the frames from `arrival_frame` on (the processing thread)."""
         for line, (vectors, has_tokens) in zip(lines, encoded):
             for word, vector, ok in zip(line.words, vectors, has_tokens):
                 if self._account(word, arrival_frame) and ok:
