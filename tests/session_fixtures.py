@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +38,9 @@ def write_dialogue(path: Path, seconds: float, rate: int = RATE) -> Path:
         audio = soxr.resample(audio, RATE, rate)
     sf.write(path, audio, rate, subtype="PCM_16")
     return path
+
+
+def run_dyad(*args: str, timeout: float = 180, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The `dyad` command itself, in a child process, as a user runs it."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "dyad.runtime.cli", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)

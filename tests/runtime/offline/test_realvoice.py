@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from realvoice_fixtures import REALVOICE, needs_realvoice
+from session_fixtures import run_dyad
 
 from dyad.runtime.errors import DyadError
 
@@ -106,12 +107,10 @@ def test_attribution_ratio_and_correlation_definitions():
 
 
 def test_cli_real_eval_bad_input_is_one_line(tmp_path):
-    from test_learned_animator import dyad
-
     for args, message in ((("eval", "--real", str(tmp_path / "none")), "does not exist"),
                           (("eval",), "give exactly one of --data DIR"),
                           (("bench", "realvoice", "--real", str(tmp_path), "--model", "procedural-x"), "model folder not found")):  # fmt: skip
-        ran = dyad(*args)
+        ran = run_dyad(*args)
         assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran.stderr
         errors = [line for line in ran.stderr.splitlines() if line.startswith("dyad: error:")]
         assert len(errors) == 1 and message in errors[0]

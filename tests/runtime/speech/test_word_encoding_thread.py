@@ -16,7 +16,7 @@ import pytest
 from dyad.models.bert_words import BertWordEncoder, packaged_minilm_folder
 from dyad.runtime.config import SessionConfig
 from dyad.runtime.frames import TranscriptLine
-from dyad.runtime.speech import SpeechFeatures
+from dyad.runtime.speech.speech_features import SpeechFeatures
 from dyad.runtime.config import DEFAULT_BERT, SpeechFeaturesConfig
 from dyad.runtime.stats import SessionStats
 from dyad.runtime.speech.word_encoding_thread import MAX_BATCHES, WordEncodingThread
