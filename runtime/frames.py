@@ -179,6 +179,7 @@ class Sink:
 
     name: str = "sink"
     is_recorder: bool = False
+    bound_endpoint: str | None = None  # a server sink that asked for port 0 says here which port it got
 
     def send(self, bundle: FrameBundle) -> None:
         raise NotImplementedError

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,6 +31,8 @@ METRICS = ("lip_max_sq", "lip_mse", "fdd_signed", "fdd_abs", "beat_align", "beat
 
 
 def register(commands) -> None:
+    from dyad.runtime.cli.data import add_dataset_options
+
     ev = commands.add_parser("eval", help="score an animator on held-out dialogues (lip error, FDD, beats, diversity, jerk, ...)")
     ev.add_argument("--data", type=Path, default=None, metavar="DIR", help="InterAct-layout folder of held-out sequences")
     ev.add_argument("--real", type=Path, default=None, metavar="DIR",
@@ -41,6 +44,7 @@ def register(commands) -> None:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--takes", type=int, default=None, help="only the first N sequences (quick tables)")
     ev.add_argument("--out", type=Path, default=None, metavar="FILE.json")
+    add_dataset_options(ev)
     ev.set_defaults(handler=run_eval)
 
 
@@ -98,18 +102,20 @@ def score_take(take, feats: dict, pred: tuple, skeleton, mesh=None) -> dict[str,
 
     roots, rotations, face = pred
     t = min(roots.shape[1], take.frames, len(feats["mel"]))
-    gt_face = take.face[:, :t]  # lip-accurate data is its own one-actor set (lip_acc/), not a copy of these takes
+    # lip-accurate data is its own one-actor set (lip_acc/), not a copy of these takes; a take whose faces
+    # could not be read (InterAct without --face-columns) is scored on its motion only.
+    gt_face = None if take.face is None else take.face[:, :t]
     hands = skeleton.joint_subset(["LeftHand", "RightHand"])
     feet = skeleton.joint_subset([n for n in ("LeftToeBase", "RightToeBase", "LeftFoot", "RightFoot") if n in skeleton.joint_names])
     rows: list[dict[str, float]] = []
     for p in (0, 1):
         pos = forward_kinematics(skeleton, roots[p, :t], rotations[p, :t])
-        row = {**metrics.lip_error(face[p, :t], gt_face[p]), **metrics.fdd(face[p, :t], gt_face[p])}
+        row = _face_scores(metrics, face[p, :t], None if gt_face is None else gt_face[p])
         row.update(metrics.beat_consistency(pos[:, hands], feats["rms_db"][:t, p], feats["vad"][:t, p], take.fps))
         row["diversity_cm"] = metrics.diversity(pos, take.fps)
         row["jerk"] = metrics.jerk(pos, take.fps)
         row["foot_skate_cm_s"] = metrics.foot_skating(pos[:, feet], take.fps)
-        if mesh is not None:
+        if mesh is not None and gt_face is not None:
             row["lve"] = metrics.lve(face[p, :t], gt_face[p], mesh["neutral"], mesh["deltas"], mesh["lip_vertices"])
         rows.append(row)
     xz = lambda r: r[:, :t][..., [0, 2]]  # noqa: E731
@@ -118,16 +124,27 @@ def score_take(take, feats: dict, pred: tuple, skeleton, mesh=None) -> dict[str,
     return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]} | pair
 
 
-def evaluate(data: Path, model: str, steps: int, face_weights: str | None, seed: int, mesh=None, progress=None, takes: int | None = None) -> dict:
+def _face_scores(metrics, predicted: np.ndarray, truth: np.ndarray | None) -> dict[str, float]:
+    if truth is not None:
+        return {**metrics.lip_error(predicted, truth), **metrics.fdd(predicted, truth)}
+    return {name: float("nan") for name in ("lip_max_sq", "lip_mse", "fdd_signed", "fdd_abs")}
+
+
+def evaluate(data: Path, model: str, steps: int, face_weights: str | None, seed: int, mesh=None, progress=None, takes: int | None = None,
+             load=None) -> dict:  # fmt: skip
+    """`load(folder)` reads the dataset as the command line's options say (default: InterAct as published)."""
     from dyad.models.interact import DatasetError, load_interact
     from dyad.runtime.offline.train_data import take_features
 
     try:
-        dataset = load_interact(data)
+        dataset = (load or load_interact)(data)
     except DatasetError as error:
         raise DyadError(str(error)) from None
     per_take = {}
     selected = dataset.takes[:takes]
+    faceless = sum(take.face is None for take in selected)
+    if faceless:
+        print(f"dyad: eval: {faceless} of {len(selected)} takes without face data: their lip metrics are not scored", file=sys.stderr)
     for i, take in enumerate(selected):
         pred = run_take(take, model, steps, face_weights, seed, dataset.skeleton)
         per_take[take.name] = score_take(take, take_features(take, data / "features"), pred, dataset.skeleton, mesh)
@@ -145,6 +162,10 @@ def run_eval(args: argparse.Namespace) -> int:
         raise DyadError("give exactly one of --data DIR (synthetic held-out dialogues) and --real DIR (real recordings)")
     if args.real is not None:
         return run_real_eval(args)
+    from dyad.runtime.offline.datasets import data_format, load_dataset
+
+    if data_format(args, args.data) == "interx":
+        raise DyadError(f"{args.data}: Inter-X has no audio or face, so there is nothing to animate from: dyad eval needs InterAct-layout data")
 
     try:
         steps_list = [int(s) for s in str(args.steps).split(",")]
@@ -159,7 +180,8 @@ def run_eval(args: argparse.Namespace) -> int:
     for steps in steps_list:
         with tqdm(desc=f"eval {Path(args.model).name} steps={steps}", unit="take") as bar:
             results.append(evaluate(args.data, args.model, steps, args.face_weights, args.seed, mesh,
-                                    lambda done, total: (setattr(bar, "total", total), bar.update(done - bar.n)), args.takes))  # fmt: skip
+                                    lambda done, total: (setattr(bar, "total", total), bar.update(done - bar.n)), args.takes,
+                                    load=lambda folder: load_dataset(args, folder)))  # fmt: skip
     print(format_table(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

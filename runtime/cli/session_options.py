@@ -191,9 +191,8 @@ def _run_configured(args: argparse.Namespace, config: SessionConfig, wav_paths: 
 def _report_bound_endpoints(session) -> None:
     """Sinks that bound port 0 got a port from the OS: say which, or nobody can connect."""
     for worker in session.sinks.workers:
-        endpoint = getattr(worker.sink, "bound_endpoint", None)
-        if endpoint:
-            write_line(f"dyad: sink {worker.sink.name} listening on {endpoint}", sys.stderr)
+        if worker.sink.bound_endpoint:
+            write_line(f"dyad: sink {worker.sink.name} listening on {worker.sink.bound_endpoint}", sys.stderr)
 
 
 def _report_stopped_recordings(summary: dict) -> int:

@@ -94,3 +94,23 @@ def test_lip_fine_tune_from_lip_acc_is_what_the_swap_loads(interact: Path, tmp_p
     assert changed  # the lip_acc steps moved the denoiser, and those are the weights the swap loads
     state = loaded.face.state_dict()
     assert all(torch.equal(state[n], lip[n]) for n in changed)
+
+
+def test_eval_scores_published_interact_with_and_without_named_face_columns(interact: Path, tmp_path: Path, capsys) -> None:
+    import json
+    import math
+
+    plain, named = tmp_path / "plain.json", tmp_path / "named.json"
+    assert main(["eval", "--data", str(interact), "--takes", "1", "--out", str(plain)]) == 0
+    assert "1 of 1 takes without face data: their lip metrics are not scored" in capsys.readouterr().err
+    mean = json.loads(plain.read_text())[0]["mean"]
+    assert math.isnan(mean["lip_max_sq"]) and math.isfinite(mean["jerk"])
+    assert main(["eval", "--data", str(interact), "--takes", "1", "--face-columns", str(interact / "columns.txt"), "--out", str(named)]) == 0
+    named_mean = json.loads(named.read_text())[0]["mean"]
+    assert math.isfinite(named_mean["lip_max_sq"]) and named_mean["jerk"] == mean["jerk"]
+
+
+def test_eval_refuses_inter_x_in_one_line(tmp_path: Path, capsys) -> None:
+    write_interx_motion(tmp_path / "motions" / "G001T000A000R000")
+    assert main(["eval", "--data", str(tmp_path)]) == 2
+    assert "Inter-X has no audio or face" in capsys.readouterr().err
