@@ -34,7 +34,9 @@ def manifest_parts(folder: Path) -> tuple[dict[str, str], str]:
     path = Path(folder) / "model.json"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        manifest = None
+    if not isinstance(manifest, dict):
         return {"face": "learned", "body": "learned"}, ""  # the model loader reports an unreadable manifest itself
     parts = manifest.get("parts") or {}
     if not isinstance(parts, dict):

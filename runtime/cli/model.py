@@ -78,7 +78,8 @@ def build_animator(args: argparse.Namespace, session: SessionConfig):
 
     parts, why = resolve_parts(config.model_dir, getattr(args, "face_animator", None), getattr(args, "body_animator", None))
     if set(parts.values()) == {"procedural"}:
-        log.warning("face and body run the procedural animator (%s); --face-animator/--body-animator learned runs %s", why or "model.json", config.model_dir)
+        # The designed default, not a fault: said at INFO (--log-level INFO); the README and model card say it too.
+        log.info("face and body run the procedural animator (%s); --face-animator/--body-animator learned runs %s", why or "model.json", config.model_dir)
         return None
     from dyad.models.skeleton import load_default_skeleton
     from dyad.runtime.animate.learned_animator import load_learned_animator
@@ -90,7 +91,7 @@ def build_animator(args: argparse.Namespace, session: SessionConfig):
     from dyad.runtime.animate.partwise import PartwiseAnimator
     from dyad.runtime.animate.procedural import ProceduralAnimator
 
-    log.warning("face: %s, body: %s (%s)", parts["face"], parts["body"], why or "model.json")
+    log.info("face: %s, body: %s (%s)", parts["face"], parts["body"], why or "model.json")
     return PartwiseAnimator(animator, ProceduralAnimator(skeleton, fps=session.timing.fps, seed=session.seed), parts["face"], parts["body"])
 
 
