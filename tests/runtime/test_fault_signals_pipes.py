@@ -44,7 +44,9 @@ def test_a_stop_signal_during_start_up_exits_cleanly(tmp_path, signum):
     wav = write_dialogue(tmp_path / "d.wav", seconds=5.0)
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "dyad.runtime.cli", "run", "--wav", str(wav), "--out", str(out), "--quiet"],
+        # The learned networks and MiniLM take several seconds to load and warm up: the signal lands inside that.
+        [sys.executable, "-m", "dyad.runtime.cli", "run", "--wav", str(wav), "--out", str(out), "--quiet",
+         "--face-animator", "learned", "--body-animator", "learned", "--bert", "default"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
