@@ -15,6 +15,8 @@ from dyad.adapters.view_server import ViewServer
 from dyad.models.skeleton import load_default_skeleton
 from engine_receivers import free_port
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture()
 def view():

@@ -27,6 +27,8 @@ import pytest
 from session_fixtures import write_dialogue
 from test_fault_process import csv_rows, parse_bvh
 
+pytestmark = pytest.mark.slow
+
 RECORDING = ("p0.bvh", "p1.bvh", "p0_face.csv", "p1_face.csv", "frames.csv")
 
 

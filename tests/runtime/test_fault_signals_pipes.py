@@ -23,6 +23,8 @@ import pytest
 from session_fixtures import write_dialogue
 from test_fault_process import FPS, recorded_frames, start_run, wait_for_flushes
 
+pytestmark = pytest.mark.realtime
+
 
 def test_sighup_ends_the_session_like_sigterm(tmp_path):
     process, out = start_run(tmp_path)
