@@ -62,8 +62,8 @@ def test_cli_runs_what_the_folder_says_per_part(tmp_path, model_dir):
     summary = json.loads((tmp_path / "a" / "session.json").read_text())
     assert summary["animator_report"]["parts"] == {"face": "procedural", "body": "learned"}
     _with_parts(folder, {"face": "procedural", "body": "procedural"})
-    ran = dyad(*args, "--out", str(tmp_path / "b"))
-    assert ran.returncode == 0 and "procedural animator" in ran.stderr
+    ran = dyad("--log-level", "INFO", *args, "--out", str(tmp_path / "b"))  # the choice is said at INFO
+    assert ran.returncode == 0 and "face and body run the procedural animator" in ran.stderr
     assert json.loads((tmp_path / "b" / "session.json").read_text())["animator"] == "procedural"
     ran = dyad(*args, "--out", str(tmp_path / "c"), "--body-animator", "learned")
     assert json.loads((tmp_path / "c" / "session.json").read_text())["animator_report"]["parts"] == {"face": "procedural", "body": "learned"}
