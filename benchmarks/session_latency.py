@@ -24,7 +24,6 @@ import numpy as np
 from dyad.benchmarks.hop_compute import hop_report
 from dyad.models.bundled import DEFAULT_MODEL_DIR
 from dyad.runtime.config import MAX_BUDGET_MS, SessionConfig, TimingConfig
-from dyad.runtime.errors import DyadError
 from dyad.runtime.stats import summarize_ms
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"

@@ -28,7 +28,6 @@ alike); a mic 6 dB hotter than the other shifts every decision toward its person
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 

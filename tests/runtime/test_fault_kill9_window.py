@@ -10,7 +10,6 @@ child, as the reproduction); with it, the count matches the lines shortly after 
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap

@@ -13,7 +13,7 @@ from dyad.runtime.errors import DyadError
 from dyad.runtime.animate.partwise import PartwiseAnimator, resolve_parts
 from dyad.runtime.animate.procedural import ProceduralAnimator
 from session_fixtures import write_dialogue
-from test_learned_animator import OFFLINE, dyad, load, window
+from test_learned_animator import dyad, load, window
 
 SKELETON = load_default_skeleton()
 

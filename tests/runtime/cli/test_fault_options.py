@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,6 @@ import pytest
 import zmq
 
 from dyad.models.bundled import DEFAULT_MODEL_DIR
-from engine_receivers import free_port
 from session_fixtures import write_dialogue
 
 

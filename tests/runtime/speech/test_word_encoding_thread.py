@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 
 from dyad.models.bert_words import BertWordEncoder, packaged_minilm_folder
 from dyad.runtime.config import SessionConfig
