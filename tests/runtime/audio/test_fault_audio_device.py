@@ -76,17 +76,25 @@ print(json.dumps({"during": during, "after": src.stats(), "chunks": chunks}))
 """
 
 
-@pytest.mark.slow
-def test_device_lost_and_reopened_with_backoff_on_a_real_portaudio_stream(tmp_path):
+def run_on_alsa_file_device(tmp_path, script: str) -> tuple[dict, str]:
+    """Run `script` in a child whose HOME holds an ALSA file device fed 4 s of noise: (its last stdout line as JSON, its stderr).
+
+    The child gets the raw file's path as argv[1]; PortAudio there lists the device like any other.
+    """
     infile = tmp_path / "in.raw"
     (np.random.default_rng(0).uniform(-0.3, 0.3, (16000 * 4, 2)) * 32767).astype("<i2").tofile(infile)
     (tmp_path / ".asoundrc").write_text(ASOUNDRC.format(infile=infile))
-    (tmp_path / "script.py").write_text(textwrap.dedent(SCRIPT))
+    (tmp_path / "script.py").write_text(textwrap.dedent(script))
     env = {k: v for k, v in os.environ.items() if k not in ("ALSA_CONFIG_PATH", "XDG_CONFIG_HOME")}
     env["HOME"] = str(tmp_path)
     run = subprocess.run([sys.executable, str(tmp_path / "script.py"), str(infile)], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    return json.loads(run.stdout.strip().splitlines()[-1]), run.stderr
+
+
+@pytest.mark.slow
+def test_device_lost_and_reopened_with_backoff_on_a_real_portaudio_stream(tmp_path):
+    result, _ = run_on_alsa_file_device(tmp_path, SCRIPT)
     during, after = result["during"], result["after"]
     assert during["stream_failures"] == 1 and during["reconnects"] == 0
     assert during["reopen_failures"] >= 3  # 0.1 + 0.2 + 0.4 s of backoff fit in the 0.8 s outage

@@ -9,15 +9,9 @@ device of the same name at its new index and deliver audio again.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 
-import numpy as np
 
-from test_fault_audio_device import ASOUNDRC
+from test_fault_audio_device import run_on_alsa_file_device
 
 SCRIPT = r"""
 import json, os, sys, time
@@ -46,16 +40,8 @@ print(json.dumps({"before_index": before_index, "after_index": src.devices[0].in
 
 
 def test_replugged_device_is_found_again_by_name_at_its_new_index(tmp_path):
-    infile = tmp_path / "in.raw"
-    (np.random.default_rng(0).uniform(-0.3, 0.3, (16000 * 4, 2)) * 32767).astype("<i2").tofile(infile)
-    (tmp_path / ".asoundrc").write_text(ASOUNDRC.format(infile=infile))
-    (tmp_path / "script.py").write_text(textwrap.dedent(SCRIPT))
-    env = {k: v for k, v in os.environ.items() if k not in ("ALSA_CONFIG_PATH", "XDG_CONFIG_HOME")}
-    env["HOME"] = str(tmp_path)
-    run = subprocess.run([sys.executable, str(tmp_path / "script.py")], env=env, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result, stderr = run_on_alsa_file_device(tmp_path, SCRIPT)
     assert result["after_index"] == result["before_index"] + 1
     assert result["stats"]["stream_failures"] == 1 and result["stats"]["reconnects"] == 1
     assert result["counts"]["before"] > 10 and result["counts"]["after"] > 50  # audio flows again after the re-plug
-    assert "came back as device" in run.stderr
+    assert "came back as device" in stderr
