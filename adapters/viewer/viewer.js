@@ -215,5 +215,7 @@ function connect() {
   socket.onclose = () => setTimeout(connect, 1000); // the session may restart: keep trying
 }
 
-connect();
+// The talk page (`dyad talk`) feeds frames from its WebRTC data channel instead of the WebSocket.
+window.dyadViewer = { onSkeleton, onFrame };
+if (!window.dyadExternalFrames) connect();
 requestAnimationFrame(draw);

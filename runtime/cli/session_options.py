@@ -162,14 +162,21 @@ def _run_configured(args: argparse.Namespace, config: SessionConfig, wav_paths: 
     if config.out_dir is not None:  # chosen before anything opens: a run never writes over an earlier one
         out_dir, note = choose_out_dir(config.out_dir)
         config = replace(config, out_dir=out_dir)
-    source, inputs = open_source(args, config, wav_paths, loop)
+    extra = []
+    if getattr(args, "whip", None):
+        from dyad.runtime.cli.net_voices import open_network_voices
+
+        source, voices, inputs = open_network_voices(args, config, args.whip, talk_page=getattr(args, "talk_page", False))
+        extra = [voices]
+    else:
+        source, inputs = open_source(args, config, wav_paths, loop)
     from dyad.runtime.session import Session
 
     status = None if args.quiet else (lambda line: write_line(line, sys.stderr))
     session = None
     try:
         animator = build_animator(args, config)  # None for --model procedural
-        session = Session(config, source, status=status, inputs=inputs, animator=animator)
+        session = Session(config, source, status=status, inputs=inputs, animator=animator, extra_sinks=extra)
         stop_signals_call(session.stop)
     except StartupInterrupted:
         if session is None:
@@ -179,6 +186,8 @@ def _run_configured(args: argparse.Namespace, config: SessionConfig, wav_paths: 
         stop_signals_call(session.stop)
     except BaseException:
         source.close()
+        for sink in extra:  # a server the session never took over
+            sink.close()
         raise
     if note:  # said once everything has started: a run that fails at start-up records nowhere
         write_line(f"dyad: {note}", sys.stderr)
