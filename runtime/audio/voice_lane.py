@@ -18,7 +18,7 @@ order, every case counted in samples (or packets) and never raised:
   overflow    samples placed beyond cursor + capacity (a sender running ahead) are dropped,
               newest first (`overflow_samples`); what is buffered is never touched.
   duplicate   samples whose place is already filled keep the first arrival (`duplicate_samples`).
-A packet that lands before the newest one seen is `reordered` and still used. Samples that never
+A packet that starts before the newest one seen is `reordered` and still used. Samples that never
 arrive by the time the cursor passes them are played as silence (`gap_samples`).
 """
 
@@ -61,7 +61,8 @@ class VoiceLane:
         self._buf = np.zeros(capacity, np.float32)
         self._filled = np.zeros(capacity, bool)
         self._origin: tuple[int, int] | None = None  # (sender_ns, session index) of the mapping
-        self._newest_end = 0  # end index of the newest packet placed
+        self._newest_start = 0  # start index of the newest packet placed
+        self._newest_end = 0  # the furthest index any placed packet reached
         self._absurd_run = 0
         self.last_arrival_ns: int | None = None
 
@@ -96,11 +97,12 @@ class VoiceLane:
                 return
             self.counts.resyncs += 1
             self.map_sender(sender_ns, arrival_index)
-            self._newest_end = 0
+            self._newest_start = self._newest_end = 0
             start = arrival_index
         self._absurd_run = 0
-        if start < self._newest_end:
+        if start < self._newest_start:
             self.counts.reordered_packets += 1
+        self._newest_start = max(self._newest_start, start)
         self._newest_end = max(self._newest_end, start + n)
         self._place(samples, start, cursor)
 
@@ -144,6 +146,6 @@ class VoiceLane:
     def reset(self) -> None:
         """The sender went away: the next packet (a new peer) maps its own clock afresh."""
         self._origin = None
-        self._newest_end = 0
+        self._newest_start = self._newest_end = 0
         self._absurd_run = 0
         self.last_arrival_ns = None

@@ -244,6 +244,7 @@ class VoiceServer(Sink):
             mailbox = _Mailbox(ws)
             self._frame_clients.add(mailbox)
         people: set[int] = set()
+        oversized = False
         try:
             async for message in ws:
                 if message.type == WSMsgType.BINARY:
@@ -251,9 +252,10 @@ class VoiceServer(Sink):
                 elif message.type == WSMsgType.TEXT:
                     self._count("bad_messages", "a text message on /audio (audio is binary)")
                 elif message.type == WSMsgType.ERROR:
+                    oversized = getattr(message.data, "code", None) == 1009
                     break
         finally:
-            if ws.close_code == 1009:
+            if oversized or ws.close_code == 1009:
                 self._count("oversized_messages", f"a WebSocket message over {self.max_ws_bytes} bytes closed its connection")
             if mailbox is not None:
                 self._frame_clients.discard(mailbox)
