@@ -34,11 +34,11 @@ FLAGS = [
 
 
 class HeadlessChromium:
-    def __init__(self, url: str, width: int = 1400, height: int = 800) -> None:
+    def __init__(self, url: str, width: int = 1400, height: int = 800, extra_flags: tuple[str, ...] = ()) -> None:
         self.profile = tempfile.mkdtemp(prefix="dyad-chromium-")
         port = free_port(socket.SOCK_STREAM)
         self.process = subprocess.Popen(
-            ["chromium", *FLAGS, f"--remote-debugging-port={port}", f"--user-data-dir={self.profile}", f"--window-size={width},{height}", url],
+            ["chromium", *FLAGS, *extra_flags, f"--remote-debugging-port={port}", f"--user-data-dir={self.profile}", f"--window-size={width},{height}", url],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

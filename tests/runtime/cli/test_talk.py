@@ -1,0 +1,69 @@
+"""`dyad talk` in a real browser: headless Chromium with a fake microphone fed from a speech WAV sends its
+voice over WebRTC (WHIP), and the frames that come back on the data channel drive the viewer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from browser import HeadlessChromium
+from engine_receivers import free_port
+from speech_fixtures import synthesize
+
+needs_browser = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed (./dev.sh installs it)")
+
+
+def _wait_for_http(url: str, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} never answered")
+
+
+@needs_browser
+@pytest.mark.slow
+@pytest.mark.realtime
+def test_talk_page_sends_the_microphone_and_the_right_persons_mouth_moves(tmp_path):
+    speech = synthesize("We should meet at the station before the train leaves, then walk to the harbour together", "en-us+m3", 48000)
+    wav = tmp_path / "mic.wav"
+    sf.write(wav, np.concatenate([speech, np.zeros(4800, np.float32)]), 48000, subtype="PCM_16")
+    port = free_port(socket.SOCK_STREAM)
+    dyad = subprocess.Popen(
+        [sys.executable, "-m", "dyad.runtime.cli", "talk", "--port", str(port), "--seconds", "8", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )  # fmt: skip
+    browser = None
+    try:
+        _wait_for_http(f"http://127.0.0.1:{port}/")
+        flags = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
+                 "--autoplay-policy=no-user-gesture-required")  # fmt: skip
+        browser = HeadlessChromium(f"http://127.0.0.1:{port}/?person=1&auto=1", extra_flags=flags)
+        browser.wait_for("window.dyadTalk && window.dyadTalk.frames > 90", timeout_s=40)
+        assert browser.evaluate("window.dyadTalk.error") is None
+        assert browser.evaluate("document.getElementById('status').textContent") == "live"  # the viewer draws them
+        jaw = browser.evaluate("window.dyadTalk.jawOpen")
+        speaker, silent = np.mean(jaw[1]), np.mean(jaw[0])
+        assert speaker > 2 * silent + 0.02, (speaker, silent)  # ?person=1: person B's mouth moves, A's does not
+        out, err = dyad.communicate(timeout=60)
+        assert dyad.returncode == 0, err
+        assert "talk page at" in out
+    finally:
+        if browser is not None:
+            browser.close()
+        if dyad.poll() is None:
+            dyad.terminate()
+            dyad.wait(10)
+
