@@ -36,6 +36,7 @@ class ClientResult:
     frames: list[ReturnedFrame] = field(default_factory=list)
     status: int | None = None  # WHIP: the HTTP status of the offer
     error: str | None = None
+    t0_ns: int | None = None  # capture time of the first sample sent, on this machine's monotonic clock
 
 
 def read_packet(packet: bytes, received_ns: int) -> tuple[str, object]:
@@ -91,7 +92,7 @@ async def send_ws(url: str, tracks: dict[int, np.ndarray], rate: int, packet_ms:
     length = max(len(t) for t in tracks.values())
     async with connect(url, max_size=None) as socket:
         reader = asyncio.ensure_future(_read_ws(socket, result))
-        t0 = time.monotonic_ns()
+        t0 = result.t0_ns = time.monotonic_ns()
         for k, start in enumerate(range(0, length, step)):
             due = t0 + (start + step) * NS // rate  # a microphone delivers a packet once it is captured
             await asyncio.sleep(max(0.0, (due - time.monotonic_ns()) / 1e9))
@@ -188,9 +189,12 @@ async def send_whip(url: str, tracks: list[np.ndarray], rate: int, tail_s: float
     await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
     duration = max(len(t) for t in tracks) / rate
     await asyncio.sleep(duration + tail_s + 0.5)
-    async with aiohttp.ClientSession() as http:
-        base = url.split("/whip")[0]
-        async with http.delete(base + location) as response:
-            await response.read()
+    result.t0_ns = min((p.t0 for p in players if p.t0 is not None), default=None)
+    try:  # end the WHIP session; a server that already ended with its session has nothing to delete
+        async with aiohttp.ClientSession() as http:
+            async with http.delete(url.split("/whip")[0] + location) as response:
+                await response.read()
+    except aiohttp.ClientError:
+        pass
     await pc.close()
     return result

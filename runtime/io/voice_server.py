@@ -31,7 +31,7 @@ from dyad.runtime.config import NetworkPolicy
 from dyad.runtime.frames import FrameBundle, Sink
 from dyad.runtime.io.net_policy import sender_allowed
 from dyad.runtime.io.whip_peer import (
-    DATA_CHANNEL_BUFFER, FRAMES_LABEL, MAX_OFFER_BYTES, OfferRefused, WhipPeer, check_offer, people_for, pump_track,
+    DATA_CHANNEL_BUFFER, FRAMES_LABEL, MAX_OFFER_BYTES, OfferRefused, WhipPeer, check_offer, people_for, pump_track, trim_receiver_buffer,
 )  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,8 @@ class VoiceServer(Sink):
             for transceiver in pc.getTransceivers():
                 if transceiver.kind == "audio":
                     transceiver.setCodecPreferences(opus)
+                    if not trim_receiver_buffer(transceiver.receiver):
+                        self._count("untrimmed_receivers", "aiortc's receive buffer could not be trimmed: WebRTC audio arrives 80 ms later")
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as error:  # aiortc's parser and negotiation raise many kinds
             await pc.close()
@@ -320,7 +322,7 @@ class VoiceServer(Sink):
 
 
 _COUNTERS = ("peers", "sockets", "refused_offers", "refused_requests", "refused_senders", "bad_messages", "oversized_messages",
-             "person_taken", "peers_lost", "idle_tracks", "ignored_channels", "frames_sent", "frames_skipped")  # fmt: skip
+             "person_taken", "peers_lost", "idle_tracks", "ignored_channels", "untrimmed_receivers", "frames_sent", "frames_skipped")  # fmt: skip
 
 
 def _ws_refusal(data: bytes) -> str | None:

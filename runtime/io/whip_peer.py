@@ -96,6 +96,21 @@ class WhipPeer:
     closed: bool = False
 
 
+def trim_receiver_buffer(receiver) -> bool:
+    """Let aiortc hand each Opus frame on once it is complete instead of after 4 more (80 ms).
+
+    aiortc's receiver holds 4 frames back for every audio frame (its JitterBuffer prefetch), a
+    constant 80 ms on every sample. The voice lane after it already reorders and absorbs jitter
+    with a counted rule, so that holding back is pure latency. aiortc has no public setting for it:
+    this changes its private buffer when it has the expected shape, and says False when not (then
+    the 80 ms stay, and nothing else changes)."""
+    buffer = getattr(receiver, "_RTCRtpReceiver__jitter_buffer", None)
+    if buffer is None or not isinstance(getattr(buffer, "_prefetch", None), int):
+        return False
+    buffer._prefetch = 1
+    return True
+
+
 async def pump_track(track, person: int, feed, rate: int, idle_s: float, on_idle) -> str:
     """Read one remote audio track into `feed` until it ends; returns why it ended."""
     import av

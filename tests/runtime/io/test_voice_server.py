@@ -223,6 +223,7 @@ def test_whip_peer_with_two_tracks_gets_frames_back_on_the_data_channel(voice):
     people = result.summary["source"]["people"]
     assert people[0]["packets"] > 50 and people[1]["packets"] > 50
     assert result.summary["sinks"]["voices"]["peers"] == 1
+    assert result.summary["sinks"]["voices"]["untrimmed_receivers"] == 0  # aiortc holds no 80 ms back
 
 
 @pytest.mark.realtime
@@ -249,3 +250,24 @@ def test_a_whip_peer_that_vanishes_is_noticed_and_its_person_becomes_free(server
     assert feed["people"][1]["packets"] > 20 and feed["senders_ended"] >= 1
     assert stats["senders"] == 0  # person 1 may be taken by a new sender
     assert _post(server.port, "v=0", query="?person=3")[0] == 400
+
+
+@pytest.mark.realtime
+@pytest.mark.parametrize("example", ["ws_send.py", "whip_send.py"])
+def test_the_example_clients_send_voices_and_print_the_frames_that_come_back(example, voice, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import soundfile as sf
+
+    wav = tmp_path / "voice.wav"
+    sf.write(wav, voice[: int(1.5 * RATE)], RATE, subtype="PCM_16")
+    voices, runner, box = _session(2.5)
+    script = Path(__file__).resolve().parents[3] / "examples" / example
+    url = f"ws://127.0.0.1:{voices.port}/audio" if example == "ws_send.py" else f"http://127.0.0.1:{voices.port}/whip"
+    done = subprocess.run([sys.executable, str(script), url, str(wav), str(wav)], capture_output=True, text=True, timeout=60)
+    runner.join(20)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "skeleton: " in done.stdout and "frame 30" in done.stdout
+    assert box["result"].summary["source"]["people"][1]["packets"] > 20
