@@ -67,3 +67,25 @@ def test_talk_page_sends_the_microphone_and_the_right_persons_mouth_moves(tmp_pa
             dyad.terminate()
             dyad.wait(10)
 
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["run", "--whip", "0.0.0.0:8799"], "--allow-remote"),
+        (["run", "--whip", "127.0.0.1:http"], "is not a number"),
+        (["run", "--whip", "127.0.0.1:8799", "--offline"], "--offline needs --wav"),
+        (["run", "--whip", "127.0.0.1:8799", "--playout-ms", "0"], "--playout-ms"),
+        (["talk", "--port", "{busy}"], "cannot serve network audio"),
+    ],
+)
+def test_bad_network_voice_options_end_with_one_error_line(argv, says, capsys):
+    from dyad.runtime.cli.main import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        argv = [a.replace("{busy}", str(busy.getsockname()[1])) for a in argv]
+        assert main([*argv, "--quiet", "--model", "procedural"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dyad: error: ") and says in err[0], err
