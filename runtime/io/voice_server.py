@@ -65,6 +65,7 @@ class VoiceServer(Sink):
         self._runner = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self.port = port  # the bound one once the server runs (port 0: the OS chooses)
         self._thread = threading.Thread(target=self._run, args=(port,), name="voice-server", daemon=True)
         self._thread.start()
         self._ready.wait(20)
@@ -92,7 +93,7 @@ class VoiceServer(Sink):
     async def _start(self, port: int) -> None:
         from aiohttp import web
 
-        app = web.Application(client_max_size=MAX_OFFER_BYTES, middlewares=[self._guard])
+        app = web.Application(client_max_size=MAX_OFFER_BYTES, middlewares=[self._guard()])
         app.router.add_post("/whip", self._whip)
         app.router.add_delete("/whip/{key}", self._whip_delete)
         app.router.add_get("/audio", self._ws_audio)
@@ -110,7 +111,8 @@ class VoiceServer(Sink):
             self._logged.add(counter)
             log.warning("network audio: %s (further ones are counted in session.json)", message)
 
-    async def _guard_check(self, request):
+    def _refusal(self, request) -> str | None:
+        """Why a request may not reach the endpoints: a sender outside --allow-from, a foreign page."""
         from dyad.adapters.local_origin import refusal
 
         remote = request.remote or ""
@@ -120,16 +122,15 @@ class VoiceServer(Sink):
         browser_call = request.method != "GET" or request.path == "/audio"
         return refusal(request.headers.get("Host"), request.headers.get("Origin"), self.port, websocket=browser_call)
 
-    @property
     def _guard(self):
         from aiohttp import web
 
         @web.middleware
         async def guard(request, handler):
-            why = await self._guard_check(request)
+            why = self._refusal(request)
             if why is not None:
                 self._count("refused_requests", f"request refused: {why}")
-                return web.Response(status=403, text=why)
+                return web.Response(status=403, text=why + "\n")
             return await handler(request)
 
         return guard
@@ -296,6 +297,7 @@ class VoiceServer(Sink):
         for client in list(self._frame_clients):
             if isinstance(client, _Mailbox):
                 self.counts["frames_skipped"] += client.offer(packet)
+                self.counts["frames_sent"] += 1
             elif client.readyState == "open" and client.bufferedAmount < DATA_CHANNEL_BUFFER:
                 client.send(packet)
                 self.counts["frames_sent"] += 1

@@ -200,7 +200,7 @@ def test_websocket_voice_with_jitter_loss_duplicates_and_reordering_keeps_the_co
     assert len(meta["offsets"]) == len(meta["joint_names"])
     jaws = [jaw_by_person(p) for p in returned[1:]]
     assert len(jaws) > 40
-    assert np.mean([j[0] for j in jaws]) > 2 * np.mean([j[1] for j in jaws]) + 0.02  # the speaker's mouth moves
+    assert np.percentile([j[0] for j in jaws], 90) > np.percentile([j[1] for j in jaws], 90) + 0.1  # the speaker's mouth opens
 
 
 async def _read_all(ws, out: list[bytes]) -> None:
@@ -218,7 +218,7 @@ def test_whip_peer_with_two_tracks_gets_frames_back_on_the_data_channel(voice):
     assert client.status == 201 and client.meta is not None and "offsets" in client.meta
     assert len(client.frames) > 40
     jaw = np.array([[f.faces[0][JAW_OPEN], f.faces[1][JAW_OPEN]] for f in client.frames])
-    assert jaw[:, 1].mean() > 2 * jaw[:, 0].mean() + 0.02  # track 2 is person 1: their mouth moves
+    assert np.percentile(jaw[:, 1], 90) > np.percentile(jaw[:, 0], 90) + 0.1  # track 2 is person 1: their mouth opens
     assert_contract(result)
     people = result.summary["source"]["people"]
     assert people[0]["packets"] > 50 and people[1]["packets"] > 50
