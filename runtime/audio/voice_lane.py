@@ -20,6 +20,13 @@ order, every case counted in samples (or packets) and never raised:
   duplicate   samples whose place is already filled keep the first arrival (`duplicate_samples`).
 A packet that starts before the newest one seen is `reordered` and still used. Samples that never
 arrive by the time the cursor passes them are played as silence (`gap_samples`).
+
+Following the sender's clock: two crystals never agree (100 ppm is 6 ms a minute), and the first
+packet may have been unusually late. So each packet's lag (where its arrival says it should start
+minus where its timestamp puts it) is watched; the smallest lag over SLIP_WINDOW packets is the
+path's floor, free of jitter. When that floor is more than `slip_samples` away from zero, the
+mapping moves by it (`clock_slips`, `slipped_samples` signed): later leaves a short gap of
+silence, earlier a short overlap kept once. Between slips, samples follow the timestamps exactly.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 RESYNC_AFTER = 3  # absurd packets in a row that mean the sender's clock really moved
+SLIP_WINDOW = 100  # packets (2 s of 20 ms packets) over which the smallest lag is the path's floor
 
 
 @dataclass
@@ -43,6 +51,8 @@ class LaneCounts:
     reordered_packets: int = 0
     resyncs: int = 0
     gap_samples: int = 0  # played out as silence while the lane was active
+    clock_slips: int = 0
+    slipped_samples: int = 0  # signed: > 0 the mapping moved later (the sender's clock runs slow)
 
     def dropped(self) -> int:
         return self.late_samples + self.overflow_samples + self.absurd_samples
@@ -51,12 +61,15 @@ class LaneCounts:
 class VoiceLane:
     """One person's bounded jitter buffer; not thread-safe (the source holds the lock)."""
 
-    def __init__(self, rate: int, capacity: int, resync_samples: int) -> None:
+    def __init__(self, rate: int, capacity: int, resync_samples: int, slip_samples: int | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"a voice lane needs capacity >= 1 sample, got {capacity}")
         self.rate = rate
         self.capacity = capacity
         self.resync_samples = resync_samples
+        self.slip_samples = rate // 100 if slip_samples is None else slip_samples  # 10 ms
+        self._lag_floor: int | None = None
+        self._lag_seen = 0
         self.counts = LaneCounts()
         self._buf = np.zeros(capacity, np.float32)
         self._filled = np.zeros(capacity, bool)
@@ -98,13 +111,32 @@ class VoiceLane:
             self.counts.resyncs += 1
             self.map_sender(sender_ns, arrival_index)
             self._newest_start = self._newest_end = 0
+            self._lag_floor, self._lag_seen = None, 0
             start = arrival_index
         self._absurd_run = 0
+        start = self._follow(start, arrival_index)
         if start < self._newest_start:
             self.counts.reordered_packets += 1
         self._newest_start = max(self._newest_start, start)
         self._newest_end = max(self._newest_end, start + n)
         self._place(samples, start, cursor)
+
+    def _follow(self, start: int, arrival_index: int) -> int:
+        """Watch the lag floor; move the mapping by it when it left the allowed band. Returns the new start."""
+        lag = arrival_index - start
+        self._lag_floor = lag if self._lag_floor is None else min(self._lag_floor, lag)
+        self._lag_seen += 1
+        if self._lag_seen < SLIP_WINDOW:
+            return start
+        floor, self._lag_floor, self._lag_seen = self._lag_floor, None, 0
+        if abs(floor) <= self.slip_samples:
+            return start
+        sender0, index0 = self._origin
+        self._origin = (sender0, index0 + floor)
+        self.counts.clock_slips += 1
+        self.counts.slipped_samples += floor
+        self._newest_start = min(self._newest_start, start + floor)  # an earlier mapping is not a reorder
+        return start + floor
 
     def _place(self, samples: np.ndarray, start: int, cursor: int) -> None:
         end = start + samples.shape[0]
@@ -146,6 +178,7 @@ class VoiceLane:
     def reset(self) -> None:
         """The sender went away: the next packet (a new peer) maps its own clock afresh."""
         self._origin = None
+        self._lag_floor, self._lag_seen = None, 0
         self._newest_start = self._newest_end = 0
         self._absurd_run = 0
         self.last_arrival_ns = None
