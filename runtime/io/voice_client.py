@@ -64,7 +64,7 @@ def read_packet(packet: bytes, received_ns: int) -> tuple[str, object]:
     return "frame", frame
 
 
-def _collect(result: ClientResult, packet: bytes, sent_at: dict[int, int] | None = None) -> None:
+def _collect(result: ClientResult, packet: bytes) -> None:
     kind, value = read_packet(packet, time.monotonic_ns())
     if kind == "meta":
         result.meta = value
@@ -79,12 +79,8 @@ def ws_message(person: int, rate: int, capture_ns: int, pcm: np.ndarray) -> byte
     return WS_HEADER.pack(1, person, 0, rate, capture_ns) + samples.tobytes()
 
 
-async def send_ws(url: str, tracks: dict[int, np.ndarray], rate: int, packet_ms: float = 20.0, tail_s: float = 0.5,
-                  messages=None) -> ClientResult:  # fmt: skip
-    """Stream `tracks` (person -> mono float32) in real time over one WebSocket; collect returned frames.
-
-    `messages`, when given, maps each (person, capture_ns, message bytes) list of one packet time to what
-    is really sent (a list of (delay_s, bytes)): tests use it to inject jitter, loss, duplicates and reordering."""
+async def send_ws(url: str, tracks: dict[int, np.ndarray], rate: int, packet_ms: float = 20.0, tail_s: float = 0.5) -> ClientResult:
+    """Stream `tracks` (person -> mono float32) in real time over one WebSocket; collect returned frames."""
     from websockets.asyncio.client import connect
 
     result = ClientResult()
@@ -93,16 +89,11 @@ async def send_ws(url: str, tracks: dict[int, np.ndarray], rate: int, packet_ms:
     async with connect(url, max_size=None) as socket:
         reader = asyncio.ensure_future(_read_ws(socket, result))
         t0 = result.t0_ns = time.monotonic_ns()
-        for k, start in enumerate(range(0, length, step)):
+        for start in range(0, length, step):
             due = t0 + (start + step) * NS // rate  # a microphone delivers a packet once it is captured
             await asyncio.sleep(max(0.0, (due - time.monotonic_ns()) / 1e9))
-            batch = [(p, t0 + start * NS // rate, ws_message(p, rate, t0 + start * NS // rate, t[start : start + step])) for p, t in tracks.items()]
-            plan = [(0.0, m) for _, _, m in batch] if messages is None else messages(k, batch)
-            for delay, message in plan:
-                if delay <= 0:
-                    await socket.send(message)
-                else:
-                    asyncio.get_running_loop().call_later(delay, lambda m=message: asyncio.ensure_future(socket.send(m)))
+            for person, samples in tracks.items():
+                await socket.send(ws_message(person, rate, t0 + start * NS // rate, samples[start : start + step]))
         await asyncio.sleep(tail_s)
         reader.cancel()
     return result
