@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
-import torch
 
 from dyad.models.skeleton import Skeleton, load_default_skeleton
 from dyad.runtime.animate.animator import Animator
@@ -328,10 +327,21 @@ class Session:
                 "platform": platform.platform(),
                 "processor": platform.machine(),
                 "cpus": _cpu_count(),
-                "torch": torch.__version__,
-                "numpy": np.__version__,
+                **_package_versions("numpy", "onnxruntime", "torch"),  # read from metadata: the live path never imports torch
             },
         }
+
+
+def _package_versions(*names: str) -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def _cpu_count() -> int:
