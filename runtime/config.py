@@ -39,17 +39,18 @@ class TimingConfig:
     """The latency contract's knobs.
 
     Budget arithmetic: hop + lookahead + pipeline delay + compute + transport <= budget.
-    With the defaults (2 frames hop = 66.7 ms, no lookahead, ~38 ms of audio
-    buffering in source block, separation block and mel window) about 45 ms
-    remain for compute and transport inside 150 ms.
+    With the defaults (1 frame hop = 33.3 ms, no lookahead, ~33.5 ms of audio
+    buffering in source block, separation block and mel window) about 23 ms
+    remain for compute and transport inside 90 ms, the ITU-R BT.1359 limit of
+    acceptable audio-leading-video.
     """
 
     fps: int = 30
-    budget_ms: float = 150.0
-    hop_frames: int = 2
+    budget_ms: float = 90.0
+    hop_frames: int = 1  # a hop of one frame: the largest term of the budget, halved from two
     lookahead_frames: int = 0
     context_frames: int = 8
-    block_ms: float = 10.0  # audio source block (replay) / PortAudio blocksize
+    block_ms: float = 5.0  # audio source block (replay) / PortAudio blocksize
 
     @property
     def budget_ns(self) -> int:

@@ -309,6 +309,8 @@ class Session:
             "frames": {"p0": report.frames, "p1": report.frames},
             "audio_seconds": self.frontend.next_sample / rate,
             "wall_seconds": round(wall_s, 3),
+            "budget_ms": self.config.timing.budget_ms,  # D: a host that plays the voice delays it by this much
+            "minimum_budget_ms": round(self.config.minimum_budget_ms(), 3),
             "deadline_misses": report.deadline_misses,
             "dropped_audio": {"samples": report.dropped_audio_samples, "seconds": report.dropped_audio_s},
             "latency_ms": report.latency_summary(),
