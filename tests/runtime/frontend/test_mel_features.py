@@ -109,3 +109,18 @@ def test_timeline_ring_is_bounded_and_pads_past_the_end():
         assert "left the feature ring" in str(error)
     else:
         raise AssertionError("old frames must not be readable after the ring wrapped")
+
+
+def test_numpy_mel_matches_torchaudio_for_other_sizes_rates_and_silence():
+    # The live path's numpy mel against torchaudio's MelSpectrogram (what the models were trained on).
+    for rate, config in ((16000, MelConfig(n_fft=512, hop_length=128, n_mels=40)), (48000, MelConfig(n_fft=1200, hop_length=480, n_mels=64))):
+        audio = _noise(1.0)[: rate // 2]
+        audio[: rate // 8] = 0.0  # silence: the log floor, not -inf
+        reference = torchaudio.transforms.MelSpectrogram(
+            sample_rate=rate, n_fft=config.n_fft, hop_length=config.hop_length, n_mels=config.n_mels, center=False, power=2.0
+        )(torch.from_numpy(audio.T.copy()))
+        reference = torch.log(reference.clamp_min(LOG_FLOOR)).permute(2, 0, 1).numpy()
+        _, ours = StreamingMel(config, rate).push(audio)
+        assert ours.shape == reference.shape
+        np.testing.assert_allclose(ours, reference, atol=2e-4, rtol=1e-4)
+        assert ours[0].min() == np.float32(np.log(LOG_FLOOR))
