@@ -34,12 +34,13 @@ def source_fingerprint(folder: Path) -> str:
 
 
 class OnnxWordEncoder:
-    def __init__(self, folder: Path, threads: int = 1) -> None:
+    def __init__(self, folder: Path, threads: int = 1, source: Path | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        self.folder = folder
+        self.export_folder = folder
         info = json.loads((folder / "words.json").read_text())
+        self.folder = source or Path(info.get("source", folder))  # the checkpoint it stands for, as session.json names it
         if info.get("format") != WORDS_FORMAT:
             raise CheckpointError(f"BERT: {folder} is not an ONNX word encoder export (words.json format {info.get('format')!r})")
         self.dim = int(info["dim"])

@@ -69,7 +69,7 @@ def load_onnx_word_encoder(source: str | Path, threads: int = 1) -> OnnxWordEnco
         log.info("exporting the word encoder %s to ONNX once (cached in %s)", folder, target)
         _export_in_child(folder, target)
     try:
-        return OnnxWordEncoder(target, threads)
+        return OnnxWordEncoder(target, threads, source=folder)
     except CheckpointError:
         raise
     except Exception as error:  # a damaged cache: onnxruntime, tokenizers and json raise their own types

@@ -56,7 +56,8 @@ def test_a_cached_export_is_reused_and_a_changed_checkpoint_gets_its_own(minilm_
 
     monkeypatch.setattr(onnx_word_encoder, "_export_in_child", refuse)
     again = load_onnx_word_encoder(packaged_minilm_folder())
-    assert again.folder == minilm_onnx.folder == export_folder(packaged_minilm_folder().resolve())
+    assert again.export_folder == minilm_onnx.export_folder == export_folder(packaged_minilm_folder().resolve())
+    assert again.folder == packaged_minilm_folder().resolve()  # session.json names the checkpoint, not the cache
     copy = tmp_path / "model"
     copy.mkdir()
     for name in ("config.json", "tokenizer.json"):
