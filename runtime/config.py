@@ -52,6 +52,8 @@ class TimingConfig:
     lookahead_frames: int = 0
     context_frames: int = 8
     block_ms: float = 5.0  # audio source block (replay) / PortAudio blocksize
+    # Nice value of a live session's threads (runtime/priority.py): ahead of batch jobs on shared cores. 0: leave it.
+    nice: int = -10
 
     @property
     def budget_ns(self) -> int:
@@ -64,6 +66,7 @@ class TimingConfig:
         _require(0 <= self.lookahead_frames <= self.fps, "timing.lookahead_frames", f"must be 0..fps, got {self.lookahead_frames}")
         _require(0 <= self.context_frames <= 10 * self.fps, "timing.context_frames", f"must be 0..10 s of frames, got {self.context_frames}")
         _require(1.0 <= self.block_ms <= 100.0, "timing.block_ms", f"must be 1..100 ms, got {self.block_ms}")
+        _require(-20 <= self.nice <= 0, "timing.nice", f"must be -20..0, got {self.nice}")
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from dyad.runtime.logs import HealthReporter
 from dyad.runtime.animate.procedural import ProceduralAnimator
 from dyad.runtime.io.recording import Recording
 from dyad.runtime.io.out_folder import write_session_json
+from dyad.runtime.priority import threads_started_with_priority
 from dyad.runtime.scheduler import Scheduler
 from dyad.runtime.session_controls import SessionControls
 from dyad.runtime.session_report import SessionReport
@@ -105,6 +106,7 @@ class Session:
         self.health = HealthReporter(self.report, config.health_interval_s)  # periodic summary to the log
         self._stop = threading.Event()
         self._error: BaseException | None = None
+        self.priority: dict = {"applied": False, "why": "offline: simulated clock"}
         try:
             self.controls = SessionControls(self.scheduler, self.emitter, self.recording, self.clock, self.stop, config.minimum_budget_ms(),
                                             self.animator)  # fmt: skip
@@ -227,9 +229,10 @@ class Session:
         known = [n for n in (self._sample_limit(), getattr(self.source, "total_samples", None)) if n is not None]
         if known:
             self.emitter.set_end(min(known) * self.config.timing.fps // self.config.audio.sample_rate)
-        self.source.start()
-        emitter_thread.start()
-        processing.start()
+        with threads_started_with_priority(self.config.timing.nice) as self.priority:  # they inherit it
+            self.source.start()
+            emitter_thread.start()
+            processing.start()
         try:
             self._wait(emitter_thread)
         finally:
@@ -310,6 +313,7 @@ class Session:
             "audio_seconds": self.frontend.next_sample / rate,
             "wall_seconds": round(wall_s, 3),
             "budget_ms": self.config.timing.budget_ms,  # D: a host that plays the voice delays it by this much
+            "priority": self.priority,
             "minimum_budget_ms": round(self.config.minimum_budget_ms(), 3),
             "deadline_misses": report.deadline_misses,
             "dropped_audio": {"samples": report.dropped_audio_samples, "seconds": report.dropped_audio_s},
