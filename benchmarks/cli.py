@@ -44,6 +44,9 @@ def add_bench_command(commands) -> argparse.ArgumentParser:
     from dyad.benchmarks.startup_bench import add_startup_args
 
     add_startup_args(kinds.add_parser("startup", help="launch to first frame and peak RSS of a live `dyad demo` (targets 2 s, 400 MB)"))
+    from dyad.benchmarks.budget_quality_bench import add_budget_quality_args
+
+    add_budget_quality_args(kinds.add_parser("budget-quality", help="real-voice quality at the earlier D = 150 ms timing and at the default"))
     from dyad.benchmarks.gpu_bench import add_gpu_args
 
     add_gpu_args(kinds.add_parser("gpu", help="CUDA tests and every GPU bench in one run (results say 'not measured' without a GPU)"))
@@ -79,6 +82,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from dyad.benchmarks.startup_bench import run_startup
 
         return run_startup(args)
+    if kind == "budget-quality":
+        from dyad.benchmarks.budget_quality_bench import run_budget_quality
+
+        return run_budget_quality(args)
     if kind == "gpu":
         from dyad.benchmarks.gpu_bench import run_gpu
 

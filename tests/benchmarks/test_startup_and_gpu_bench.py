@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 import pytest
+from realvoice_fixtures import REALVOICE, needs_realvoice
 
 from dyad.benchmarks.gpu_bench import Part, plan, probe_cuda, run_parts
 from dyad.benchmarks.startup_bench import launch_once, targets
@@ -86,3 +88,25 @@ def test_without_a_gpu_the_bench_writes_not_measured_and_exits_cleanly(tmp_path)
 def test_unknown_gpu_parts_are_one_clear_error(tmp_path, capsys):
     assert main(["bench", "gpu", "--parts", "latency,warp", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == "dyad: error: --parts: unknown part(s) warp; known: cuda_tests, latency, steps, backends, concurrency"
+
+
+def test_budget_quality_compares_the_earlier_timing_with_the_default():
+    from dyad.benchmarks.budget_quality_bench import timings
+    from dyad.runtime.config import SessionConfig
+
+    floors = {}
+    for name, changes in timings().items():
+        config = replace(SessionConfig(), **changes).validate()
+        floors[name] = (config.timing.budget_ms, round(config.minimum_budget_ms(), 1))
+    assert floors == {"D = 150 ms (hop 2, centred mel)": (150.0, 105.2), "D = 90 ms (default)": (90.0, 54.3)}
+
+
+@needs_realvoice
+@pytest.mark.slow
+def test_budget_quality_bench_scores_real_voices_under_both_timings(tmp_path):
+    argv = ["bench", "budget-quality", "--real", str(REALVOICE), "--dialogues", "1", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "budget_quality.json").read_text())
+    assert [r["timing"] for r in report["results"]] == ["D = 150 ms (hop 2, centred mel)", "D = 90 ms (default)"]
+    assert all(0.0 < r["jaw_corr"] <= 1.0 and r["dialogues"] == 1 for r in report["results"])
+    assert (tmp_path / "budget_quality.png").read_bytes()[:8] == PNG
