@@ -37,7 +37,7 @@ from dyad.runtime.logs import HealthReporter
 from dyad.runtime.animate.procedural import ProceduralAnimator
 from dyad.runtime.io.recording import Recording
 from dyad.runtime.io.out_folder import write_session_json
-from dyad.runtime.priority import threads_started_with_priority
+from dyad.runtime.priority import session_priority
 from dyad.runtime.scheduler import Scheduler
 from dyad.runtime.session_controls import SessionControls
 from dyad.runtime.session_report import SessionReport
@@ -222,6 +222,10 @@ class Session:
         return self.emitter.next_index
 
     def _run_realtime(self) -> int:
+        with session_priority(self.config.timing.nice) as self.priority:  # threads started inside inherit it
+            return self._run_threads()
+
+    def _run_threads(self) -> int:
         emitter_thread = threading.Thread(target=self.emitter.run, args=(self._stop,), name="emitter", daemon=True)
         processing = threading.Thread(target=self._process_loop, name="processing", daemon=True)
         # When the input's length is known up front (--seconds, a WAV), the emitter knows its last frame now:
@@ -229,10 +233,9 @@ class Session:
         known = [n for n in (self._sample_limit(), getattr(self.source, "total_samples", None)) if n is not None]
         if known:
             self.emitter.set_end(min(known) * self.config.timing.fps // self.config.audio.sample_rate)
-        with threads_started_with_priority(self.config.timing.nice) as self.priority:  # they inherit it
-            self.source.start()
-            emitter_thread.start()
-            processing.start()
+        self.source.start()
+        emitter_thread.start()
+        processing.start()
         try:
             self._wait(emitter_thread)
         finally:
