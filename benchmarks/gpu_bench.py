@@ -126,7 +126,7 @@ def run_gpu(args: argparse.Namespace) -> int:
         "device": folder.name,
         "gpu": gpu,
         "rows": [{"part": r["part"], "status": r["status"]} for r in results],
-        "summary": {"gpu": gpu or f"not measured: {why}", "seconds": round(time.monotonic() - start, 1), "limit s": args.total_s},
+        "summary": {"gpu": gpu or "not measured", "why": why or None, "seconds": round(time.monotonic() - start, 1), "limit s": args.total_s},
         "parts": results,
     }
     folder.mkdir(parents=True, exist_ok=True)
