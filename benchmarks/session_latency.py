@@ -71,9 +71,22 @@ class LatencyRun:
     def at_budget(self, budget_ms: float) -> LatencyRun:
         return replace(self, budget_ms=budget_ms)
 
+    def parts(self) -> dict[str, str]:
+        """What runs each part: the model folder's choice (as `dyad demo`), or learned for both with animators="learned"."""
+        if self.model is None:
+            return {"face": "procedural", "body": "procedural"}
+        from dyad.runtime.animate.partwise import resolve_parts
+
+        forced = "learned" if self.animators == "learned" else None
+        return resolve_parts(self.model, forced, forced)[0]
+
+    def animator_label(self) -> str:
+        parts = self.parts()
+        return parts["face"] if parts["face"] == parts["body"] else f"face {parts['face']}, body {parts['body']}"
+
     def describe(self) -> dict:
         return {
-            "animator": "procedural" if self.model is None else self.animators,
+            "animator": self.animator_label(),
             "model_dir": None if self.model is None else str(self.model),
             "backend": self.backend, "device": self.device, "steps": self.steps, "adapt": self.adapt, "words": self.words,
         }  # fmt: skip
@@ -112,11 +125,10 @@ def build_session(run: LatencyRun):
     skeleton = load_default_skeleton()
     animator = None
     if run.model is not None:
-        from dyad.runtime.animate.partwise import PartwiseAnimator, resolve_parts
+        from dyad.runtime.animate.partwise import PartwiseAnimator
         from dyad.runtime.animate.procedural import ProceduralAnimator
 
-        forced = "learned" if run.animators == "learned" else None
-        parts, _ = resolve_parts(run.model, forced, forced)
+        parts = run.parts()
         if set(parts.values()) != {"procedural"}:
             learned = LearnedConfig(run.model, steps=run.steps, backend=run.backend, device=run.device, adapt=run.adapt)
             animator = load_learned_animator(learned.validate(), config, skeleton)
