@@ -80,7 +80,7 @@ def test_gpu_parts_past_the_time_limit_are_not_measured():
 def test_without_a_gpu_the_bench_writes_not_measured_and_exits_cleanly(tmp_path):
     assert main(["bench", "gpu", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "gpu.json").read_text())
-    assert report["gpu"] is None and report["summary"]["gpu"].startswith("not measured: ")
+    assert report["gpu"] is None and report["summary"]["gpu"] == "not measured" and report["summary"]["why"].startswith("no CUDA device")
     assert {r["status"] for r in report["parts"]} == {"not measured"} and len(report["parts"]) == 5
     assert (tmp_path / "gpu.png").read_bytes()[:8] == PNG
 
