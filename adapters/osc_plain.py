@@ -1,6 +1,9 @@
 """Plain OSC sink for engines that bind addresses themselves (Unreal's OSC plugin, TouchDesigner, Max).
 
-One UDP datagram per message; per person N and frame, in this order:
+One UDP datagram per message; per frame first
+  <prefix>/time         i frame, h audio_ns, h send_ns  capture time of the frame's audio and send time (int64 ns,
+                                                       the session's monotonic clock: send - audio = D)
+then per person N, in this order:
   <prefix>/p<N>/root    i frame, f x y z              root position, template units (cm), Y up
   <prefix>/p<N>/joints  i frame, f x y z w  x J       joint rotations as quaternions, local to the parent,
                                                        template joint order (row 0: the root's global rotation)
@@ -14,6 +17,7 @@ left is +X (see docs/engines.md for Unity and Unreal conversions).
 
 from __future__ import annotations
 
+import struct
 from functools import lru_cache
 
 import numpy as np
@@ -40,6 +44,11 @@ def _frame_message(address: str, frame: int, values: np.ndarray) -> bytes:
     return _string(address) + _string(",i" + "f" * floats.size) + osc_types.write_int(frame) + floats.tobytes()
 
 
+def _time_message(address: str, bundle: FrameBundle) -> bytes:
+    """OSC message `address ,ihh`: the frame index, its audio's capture time and its send time (int64 ns)."""
+    return _string(address) + _string(",ihh") + osc_types.write_int(bundle.index) + struct.pack(">qq", bundle.audio_ns, bundle.send_ns)
+
+
 def _names_message(address: str, names: tuple[str, ...]) -> bytes:
     return _string(address) + _string("," + "s" * len(names)) + b"".join(_string(n) for n in names)
 
@@ -59,6 +68,7 @@ class PlainOscSender(Sink):
 
     def datagrams(self, bundle: FrameBundle) -> list[bytes]:
         out = list(self._meta) if bundle.index % bundle.fps == 0 else []
+        out.append(_time_message(f"{self.prefix}/time", bundle))
         for pose in bundle.people:
             base = f"{self.prefix}/p{pose.person}"
             quaternions = axis_angle_to_quaternion(pose.joint_rotations.astype(np.float64))

@@ -1,4 +1,4 @@
-"""`dyad bench ...`: latency, steps, backends, concurrency, anchors, report.
+"""`dyad bench ...`: latency, startup, gpu, steps, backends, concurrency, anchors, realvoice, report.
 
 Each measuring subcommand writes a JSON result and a PNG plot under
 `benchmarks/results/<device-name>/` (or `--out DIR`); `report` turns every
@@ -45,6 +45,15 @@ def add_bench_command(commands) -> argparse.ArgumentParser:
     from dyad.benchmarks.netaudio_bench import add_netaudio_args
 
     add_netaudio_args(netaudio)
+    from dyad.benchmarks.startup_bench import add_startup_args
+
+    add_startup_args(kinds.add_parser("startup", help="launch to first frame and peak RSS of a live `dyad demo` (targets 2 s, 400 MB)"))
+    from dyad.benchmarks.budget_quality_bench import add_budget_quality_args
+
+    add_budget_quality_args(kinds.add_parser("budget-quality", help="real-voice quality at the earlier D = 150 ms timing and at the default"))
+    from dyad.benchmarks.gpu_bench import add_gpu_args
+
+    add_gpu_args(kinds.add_parser("gpu", help="CUDA tests and every GPU bench in one run (results say 'not measured' without a GPU)"))
     report = kinds.add_parser("report", help="rewrite the benchmark tables of docs/latency.md from every result JSON")
     report.add_argument("--results", type=Path, default=RESULTS, metavar="DIR", help="results root holding <device>/*.json")
     report.add_argument("--page", "--readme", dest="page", type=Path, default=TABLES_PAGE, metavar="PATH", help="Markdown page with the bench-table markers")
@@ -77,6 +86,18 @@ def run_bench(args: argparse.Namespace) -> int:
         from dyad.benchmarks.netaudio_bench import run_netaudio
 
         return run_netaudio(args)
+    if kind == "startup":
+        from dyad.benchmarks.startup_bench import run_startup
+
+        return run_startup(args)
+    if kind == "budget-quality":
+        from dyad.benchmarks.budget_quality_bench import run_budget_quality
+
+        return run_budget_quality(args)
+    if kind == "gpu":
+        from dyad.benchmarks.gpu_bench import run_gpu
+
+        return run_gpu(args)
     if kind == "report":
         from dyad.benchmarks.report import write_report
 

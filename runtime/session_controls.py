@@ -58,4 +58,9 @@ class SessionControls:
             record=self.record,
             stop=self.stop,
             now_ns=self.now_ns,
+            latency=self.latency,
         )
+
+    def latency(self) -> tuple[float, float, int]:
+        """(D in ms as it is now, the floor no budget may go under, frames per second)."""
+        return self._emitter.budget_ns / 1e6, self._floor_ms, self._emitter.fps

@@ -3,7 +3,8 @@
 Animation frame j spans samples [s_j, s_{j+1}) with s_j = j * sample_rate // fps
 (integer arithmetic: the frame grid never drifts against the sample clock).
 Per frame and person:
-  mel    mean of the log-mel frames whose centre lies in the span,
+  mel    mean of the log-mel frames anchored in the span (MelConfig.anchor: by default the
+         window's end, so no frame waits for audio past it; or its centre),
   rms_db RMS of the separated samples in the span, in dBFS,
   vad    Silero probability of the last VAD window that ends at or before
          the span's end (causal: it adds no waiting).
@@ -116,12 +117,13 @@ class FrameFeatureBuilder:
     """Joins mel frames, separated samples and VAD windows into finished animation frames."""
 
     def __init__(self, timeline: FeatureTimeline, sample_rate: int, fps: int, mel_hop: int, mel_n_fft: int, vad_window: int,
-                 extras=None) -> None:  # fmt: skip
+                 extras=None, mel_anchor_offset: int | None = None) -> None:  # fmt: skip
         self.timeline = timeline
         self.sample_rate = sample_rate
         self.fps = fps
         self.mel_hop = mel_hop
-        self.mel_half = mel_n_fft // 2
+        # A mel frame feeds the animation frame that holds sample first + offset (MelConfig.anchor_offset).
+        self.mel_anchor = mel_n_fft // 2 if mel_anchor_offset is None else mel_anchor_offset
         self.vad_window = vad_window
         people = timeline.people
         self._mel_frames: list[np.ndarray] = []  # pending mel frames, [people, n_mels] each
@@ -156,8 +158,8 @@ class FrameFeatureBuilder:
         span_end = frame_start_sample(frame + 1, self.sample_rate, self.fps)
         samples_end = self._samples_start + len(self._samples)
         vad_end = (self._vad_first + len(self._vad_probs)) * self.vad_window
-        mel_next_centre = self._mel_end() * self.mel_hop + self.mel_half
-        heard = samples_end >= span_end and mel_next_centre >= span_end and vad_end >= span_end - self.vad_window + 1
+        mel_next_anchor = self._mel_end() * self.mel_hop + self.mel_anchor
+        heard = samples_end >= span_end and mel_next_anchor >= span_end and vad_end >= span_end - self.vad_window + 1
         return heard and (self.extras is None or self.extras.ready(frame))
 
     def advance(self, final: bool = False, end_frame: int | None = None) -> int:
@@ -183,10 +185,10 @@ class FrameFeatureBuilder:
     def _take_mel(self, start: int, end: int) -> np.ndarray:
         members = []
         while self._mel_frames:
-            centre = self._mel_first * self.mel_hop + self.mel_half
-            if centre >= end:
+            anchor = self._mel_first * self.mel_hop + self.mel_anchor
+            if anchor >= end:
                 break
-            if centre >= start:
+            if anchor >= start:
                 members.append(self._mel_frames[0])
             self._mel_frames.pop(0)
             self._mel_first += 1

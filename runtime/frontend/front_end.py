@@ -42,6 +42,7 @@ class AudioFrontEnd:
             mel_n_fft=config.mel.n_fft,
             vad_window=VAD_WINDOW,
             extras=speech,
+            mel_anchor_offset=config.mel.anchor_offset,
         )
         self.speech = speech  # runtime.speech.speech_features.SpeechFeatures (Wav2Vec2, words) or None
         self.next_sample = 0  # absolute index of the next input sample expected

@@ -11,6 +11,8 @@ Messages (OSC address under the prefix, default /dyad; ZeroMQ: one JSON object p
   /dyad/stop                            {"type":"stop"}                                          end the session cleanly (files closed, session.json)
   /dyad/record i 1|0                    {"type":"record","on":true}                              start / stop a recording take in --out
   /dyad/budget f ms                     {"type":"budget","ms":200}                               change the latency budget D
+  /dyad/latency                         {"type":"latency"}                                       ask for D: over OSC the reply goes back to the
+                                                                                                 sender, /dyad/latency f D_ms, f floor_ms, i fps
 
 OSC numbers may be ints, floats or T/F; /dyad/start and /dyad/stop with a false
 argument (a button release) do nothing. Anything else (unknown address or type,
@@ -49,6 +51,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "stop": (),
     "record": ("on",),
     "budget": ("ms",),
+    "latency": (),
 }
 
 
@@ -98,6 +101,8 @@ def build_command(kind: str, fields: dict) -> Command:
         raise UnknownControl(f"unknown control message {_short(kind)}")
     if kind in ("start", "stop"):
         return Command(kind, flag=bool(_number(kind, "on", fields.get("on", True))))
+    if kind == "latency":
+        return Command(kind)
     missing = [name for name in FIELDS[kind] if name not in fields]
     if missing:
         raise MalformedControl(f"{kind}: missing '{missing[0]}'")
@@ -202,6 +207,7 @@ class ControlBindings:
     record: Callable[[bool], None]  # raises ValueError when recording cannot start / stop
     stop: Callable[[], None]
     now_ns: Callable[[], int]
+    latency: Callable[[], tuple[float, float, int]] = lambda: (0.0, 0.0, 0)  # (D ms, floor ms, fps): what a latency query hears
 
 
 def check_budget(ms: float, floor_ms: float) -> int:

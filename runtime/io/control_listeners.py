@@ -33,21 +33,22 @@ log = logging.getLogger("dyad.control")
 POLL_S = 0.2  # how soon a listener notices close()
 
 
-def _dispatch(hub, decode) -> None:
-    """Run one decode step; every failure becomes a counted problem, never an exception."""
+def _dispatch(hub, decode) -> list:
+    """Run one decode step and apply what it gave (returned); every failure becomes a counted problem, never an exception."""
     try:
         commands = decode()
     except MalformedControl as error:
         hub.problem("malformed", str(error))
-        return
+        return []
     except UnknownControl as error:
         hub.problem("unknown", str(error))
-        return
+        return []
     except Exception as error:  # a decoder bug must not end the listener: count it like bad input
         hub.problem("malformed", f"undecodable ({type(error).__name__}: {str(error)[:80]})")
-        return
+        return []
     for command in commands:
         hub.apply(command)
+    return commands
 
 
 class OscListener:
@@ -103,7 +104,21 @@ class OscListener:
             if not sender_allowed(self._hub.policy, sender[0]):
                 self._hub.problem("refused_sender", f"datagram from {sender[0]}, not in --allow-from")
                 continue
-            _dispatch(self._hub, lambda: self._decode(data))
+            if any(c.kind == "latency" for c in _dispatch(self._hub, lambda: self._decode(data))):
+                self._reply_latency(sender)
+
+    def _reply_latency(self, sender) -> None:
+        """Tell the asker D (and the floor and fps), so a host can delay its audio by exactly D."""
+        from pythonosc.osc_message_builder import OscMessageBuilder
+
+        budget_ms, floor_ms, fps = self._hub.bindings.latency()
+        message = OscMessageBuilder(address=f"{self.prefix}/latency")
+        for value, kind in ((budget_ms, "f"), (floor_ms, "f"), (fps, "i")):
+            message.add_arg(value, kind)
+        try:
+            self._socket.sendto(message.build().dgram, sender)
+        except OSError as error:  # the asker went away: nothing to tell, the session goes on
+            self._hub.problem("rejected", f"latency: cannot reply to {sender[0]}: {error.strerror or error}")
 
     def close(self) -> None:
         self._closing.set()

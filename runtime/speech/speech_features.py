@@ -79,13 +79,13 @@ class SpeechFeatures:
     def _load_words(self, threaded_asr: bool):
         if not self.speech.words_enabled:
             return None, None
-        from dyad.models.bert_words import BertWordEncoder, packaged_minilm_folder
+        from dyad.models.word_tokens import packaged_minilm_folder
         from dyad.runtime.speech.word_features import WordFeatures
 
         source = self._word_source(threaded_asr)  # first: a missing transcript file fails before BERT loads
         try:
             folder = packaged_minilm_folder() if self.speech.bert == DEFAULT_BERT else self.speech.bert
-            words = WordFeatures(BertWordEncoder.load(folder, self.speech.device), self.fps, self.stats)
+            words = WordFeatures(_word_encoder(folder, self.speech.device), self.fps, self.stats)
             self._warm("bert", words.warm_up)
         except BaseException:
             source.close()  # a Whisper worker thread must not outlive a failed start
@@ -221,3 +221,14 @@ class SpeechFeatures:
         if self.words is not None:
             out["words"] = {**self.words.summary(), "source": self.source.name}
         return out
+
+
+def _word_encoder(folder, device: str):
+    """ONNX Runtime on the CPU (no torch in the live process); the torch encoder where a GPU is asked for."""
+    if device == "cpu":
+        from dyad.runtime.speech.onnx_word_encoder import load_onnx_word_encoder
+
+        return load_onnx_word_encoder(folder)
+    from dyad.models.bert_words import BertWordEncoder
+
+    return BertWordEncoder.load(folder, device)

@@ -18,12 +18,16 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dyad.models.bert_words import BertWordEncoder
 from dyad.runtime.stats import SessionStats, Series
 from dyad.runtime.speech.words import TimedLine, TimedWord
+
+if TYPE_CHECKING:  # either encoder: models.bert_words (torch) or models.onnx_words (the live path's)
+    from dyad.models.bert_words import BertWordEncoder
+    from dyad.models.onnx_words import OnnxWordEncoder
 
 PLACED_LOG_WORDS = 100_000  # about 9 hours of fast speech: bounded so a live session holds constant memory
 
@@ -37,7 +41,7 @@ class PlacedWord:
 
 
 class WordFeatures:
-    def __init__(self, encoder: BertWordEncoder, fps: int, stats: SessionStats, people: int = 2) -> None:
+    def __init__(self, encoder: BertWordEncoder | OnnxWordEncoder, fps: int, stats: SessionStats, people: int = 2) -> None:
         self.encoder = encoder
         self.fps = fps
         self.stats = stats

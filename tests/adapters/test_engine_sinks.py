@@ -189,6 +189,8 @@ def test_plain_osc_python_osc_server_receives_root_joints_face(live):
     names = [args for address, args in messages if address == "/dyad/joint_names"]
     assert len(names) == SECONDS and list(names[0]) == list(skeleton.joint_names)
     assert [list(a) for addr, a in messages if addr == "/dyad/face_names"][0] == list(LIVE_LINK_NAMES)
+    times = [list(args) for address, args in messages if address == "/dyad/time"]  # python-osc reads the int64 'h' tags
+    assert times == [[b.index, b.audio_ns, b.send_ns] for b in bundles]
     for person in (0, 1):
         mine = {kind: [args for address, args in messages if address == f"/dyad/p{person}/{kind}"] for kind in ("root", "joints", "face")}
         for kind, rows in mine.items():

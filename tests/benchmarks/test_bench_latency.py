@@ -47,12 +47,13 @@ def test_realtime_latency_has_percentiles_and_per_stage_compute(tiny, tmp_path):
 
 @pytest.mark.slow
 def test_find_budget_runs_descending_and_refuses_under_the_floor(tiny, tmp_path):
-    report = _latency(tiny, tmp_path, "--offline", "--find-budget", "--budgets", "120,150,100")
+    report = _latency(tiny, tmp_path, "--offline", "--find-budget", "--budgets", "120,150,50")
     search = report["budget_search"]
-    assert search["candidates_ms"] == [150.0, 120.0, 100.0]
-    assert 100 < search["floor_ms"] < 120  # the session's own minimum (hop + buffering)
+    assert search["candidates_ms"] == [150.0, 120.0, 50.0]
+    assert 50 < search["floor_ms"] < 120  # the session's own minimum (hop + buffering)
     assert [r["budget_ms"] for r in search["runs"]] == [150.0, 120.0]
-    assert [r["budget_ms"] for r in search["refused"]] == [100.0]
+    assert [r["budget_ms"] for r in search["refused"]] == [50.0]
+    assert search["misses_by_budget_ms"] == {"150": 0, "120": 0}  # every candidate above the floor ran
     assert search["smallest_zero_miss_budget_ms"] == 120.0  # offline: compute takes no simulated time
     assert report["budget_ms"] == 150.0
 

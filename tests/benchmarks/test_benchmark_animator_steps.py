@@ -8,6 +8,7 @@ import torch
 
 from dyad.benchmarks.animator_steps import main
 from dyad.benchmarks.session_latency import device_name
+from dyad.runtime.config import TimingConfig
 
 
 def test_animator_steps_benchmark_writes_json_and_png(tmp_path):
@@ -19,7 +20,7 @@ def test_animator_steps_benchmark_writes_json_and_png(tmp_path):
     for backend in ("torch", "onnx"):
         assert set(report["cpu_ms"][backend]) == {"1", "2"}
         assert report["cpu_ms"][backend]["1"]["count"] == 3
-    assert report["window"] == {"context_frames": 8, "new_frames": 2, "lookahead_frames": 0, "fps": 30}
+    assert report["window"] == {"context_frames": 8, "new_frames": TimingConfig().hop_frames, "lookahead_frames": 0, "fps": 30}
     assert report["model"]["trained"] is False
     if not torch.cuda.is_available():
         assert report["gpu_ms"].startswith("not measured")

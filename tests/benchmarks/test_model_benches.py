@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from dyad.runtime.config import TimingConfig
 from dyad.benchmarks import model_benches
 from dyad.benchmarks.anchors_bench import frame_latencies
 from dyad.benchmarks.bench_common import REPORT_KEYS
@@ -150,13 +151,14 @@ def test_anchors_compare_all_four_schedules_on_the_same_audio(model_dir, tmp_pat
     report = run("anchors", "--model", str(model_dir), "--hops", "3", "--out", str(tmp_path))
     rows = {row["schedule"]: row for row in report["rows"]}
     assert set(rows) == SCHEDULES
-    assert (rows["ours"]["context_frames"], rows["ours"]["new_frames"], rows["ours"]["steps"]) == (8, 2, 4)
+    assert (rows["ours"]["context_frames"], rows["ours"]["new_frames"], rows["ours"]["steps"]) == (8, TimingConfig().hop_frames, 4)
     assert [rows[n]["steps"] for n in ("audio2face3d", "diffsheg", "lda")] == [2, 25, 150]
     for name in SCHEDULES - {"ours"}:
         assert set(rows[name]["latency_ratio_vs_ours"]) == {"p50", "p99", "max"}
         assert set(report["summary"]["ratios_vs_ours"][name]) == {"p50", "p99", "max"}
     for row in rows.values():
-        assert row["frames"] == 6 and row["latency_ms"]["count"] == 6 and row["compute_ms_per_audio_s"] > 0
+        frames = 3 * TimingConfig().hop_frames  # three hops
+        assert row["frames"] == frames and row["latency_ms"]["count"] == frames and row["compute_ms_per_audio_s"] > 0
     assert isinstance(report["summary"]["meets_target"], bool) and "pipeline delay" in report["summary"]["included"]
 
 
@@ -166,7 +168,8 @@ def test_concurrency_doubles_the_dyads_and_states_its_criterion(model_dir, tmp_p
     assert dyads == [1, 2, 4][: len(dyads)]
     summary = report["summary"]
     assert summary["sessions_per_device"] in (0, *dyads) and "p99" in summary["criterion"]
-    assert summary["limit_ms"] == pytest.approx(min(66.667, summary["compute_allowance_ms"]), abs=1e-3)
+    hop_ms = TimingConfig().hop_frames / TimingConfig().fps * 1000
+    assert summary["limit_ms"] == pytest.approx(min(hop_ms, summary["compute_allowance_ms"]), abs=1e-3)
 
 
 def test_latency_per_frame_follows_the_schedule():

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from dyad.models.skeleton import load_default_skeleton
-from dyad.runtime.config import SessionConfig
+from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.animate.learned_animator import load_learned_animator
 from dyad.runtime.animate.learned_config import LearnedConfig
 from dyad.runtime.session import Session
@@ -50,7 +50,8 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 def test_model_exception_and_gpu_oom_fall_back_count_and_lower_the_steps(model_dir, tmp_path):
-    config = SessionConfig(offline=True, seconds=2.0, status_interval_s=0.0, out_dir=tmp_path / "out")
+    timing = TimingConfig(hop_frames=2, budget_ms=150.0)  # two frames per hop: a failed hop is two fallback frames
+    config = SessionConfig(timing=timing, offline=True, seconds=2.0, status_interval_s=0.0, out_dir=tmp_path / "out")
     animator = load_learned_animator(LearnedConfig(model_dir, steps=4), config, SKELETON)
     oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated: no GPU here)")
     animator.generator = FailingGenerator(animator.generator, {4: oom, 9: RuntimeError("denoiser produced garbage")})

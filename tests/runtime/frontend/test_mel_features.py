@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from dyad.runtime.config import MelConfig
+from dyad.runtime.config import MelConfig, SessionConfig, TimingConfig
 from dyad.runtime.frontend.features import FeatureTimeline, FrameFeatureBuilder, frame_start_sample
 from dyad.runtime.frontend.mel import LOG_FLOOR, StreamingMel
 
@@ -109,3 +109,46 @@ def test_timeline_ring_is_bounded_and_pads_past_the_end():
         assert "left the feature ring" in str(error)
     else:
         raise AssertionError("old frames must not be readable after the ring wrapped")
+
+
+def test_numpy_mel_matches_torchaudio_for_other_sizes_rates_and_silence():
+    # The live path's numpy mel against torchaudio's MelSpectrogram (what the models were trained on).
+    for rate, config in ((16000, MelConfig(n_fft=512, hop_length=128, n_mels=40)), (48000, MelConfig(n_fft=1200, hop_length=480, n_mels=64))):
+        audio = _noise(1.0)[: rate // 2]
+        audio[: rate // 8] = 0.0  # silence: the log floor, not -inf
+        reference = torchaudio.transforms.MelSpectrogram(
+            sample_rate=rate, n_fft=config.n_fft, hop_length=config.hop_length, n_mels=config.n_mels, center=False, power=2.0
+        )(torch.from_numpy(audio.T.copy()))
+        reference = torch.log(reference.clamp_min(LOG_FLOOR)).permute(2, 0, 1).numpy()
+        _, ours = StreamingMel(config, rate).push(audio)
+        assert ours.shape == reference.shape
+        np.testing.assert_allclose(ours, reference, atol=2e-4, rtol=1e-4)
+        assert ours[0].min() == np.float32(np.log(LOG_FLOOR))
+
+
+def test_end_anchored_mel_finishes_a_frame_without_audio_past_it_and_centre_waits_half_a_window():
+    config = MelConfig()
+    audio = _noise(1.0)
+    frame = 10
+    span_end = frame_start_sample(frame + 1, RATE, 30)
+    ready = {}
+    for anchor in ("end", "centre"):
+        timeline = FeatureTimeline(config.n_mels, capacity_frames=100)
+        offset = MelConfig(anchor=anchor).anchor_offset
+        builder = FrameFeatureBuilder(timeline, RATE, 30, config.hop_length, config.n_fft, vad_window=512, mel_anchor_offset=offset)
+        mel = StreamingMel(config, RATE)
+        part = audio[:span_end]  # exactly up to the frame's last sample, as a live source delivers it
+        builder.add_samples(part)
+        builder.add_mel(*mel.push(part))
+        builder.add_vad(0, np.full((span_end // 512, 2), 0.5, np.float32))
+        builder.advance()
+        ready[anchor] = timeline.ready_until
+        if anchor == "end":  # each frame's mel is the mean of the frames whose window ends inside it
+            got = timeline.window(frame, 1)[0].mel[0]
+            _, log_mel = StreamingMel(config, RATE).push(audio[:span_end])
+            ends = np.arange(len(log_mel)) * config.hop_length + config.n_fft
+            members = (ends >= frame_start_sample(frame, RATE, 30)) & (ends < span_end)
+            np.testing.assert_allclose(got, log_mel[members, 0].mean(axis=0), atol=1e-5)
+    assert ready["end"] == frame + 1  # no lookahead: the frame is finished as soon as its audio is in
+    assert ready["centre"] < frame + 1  # the centre anchor waits 12.5 ms more for the window's right half
+    assert MelConfig().anchor == "end" and SessionConfig().pipeline_delay_ms() == TimingConfig().block_ms + 16.0

@@ -140,7 +140,7 @@ def test_control_messages_steer_a_live_session(tmp_path):
     assert [b.index for b in bundles] == list(range(total))  # the budget change skipped and repeated nothing
     budgets = [b.target_ns - b.audio_ns for b in bundles]
     switch = budgets.index(250_000_000)
-    assert set(budgets[:switch]) == {150_000_000} and set(budgets[switch:]) == {250_000_000} and switch >= 75
+    assert set(budgets[:switch]) == {TimingConfig().budget_ns} and set(budgets[switch:]) == {250_000_000} and switch >= 75
 
     assert session.scheduler.controls == ControlState(actions=("sit", "stand"), facing=False)
     heights = np.array([[b.people[p].root_position[1] for p in (0, 1)] for b in bundles])
