@@ -118,3 +118,34 @@ def test_cli_bad_recogniser_model_is_one_error_line(tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("dyad: error:")]
     assert "Traceback" not in result.stderr and len(lines) == 1
     assert "speech recogniser sphinx cannot start" in lines[0] and "not found" in lines[0]
+
+
+@needs_realvoice
+def test_live_session_with_sphinx_puts_recognised_words_on_frames(tmp_path):
+    """A real-time session (wall clock, recogniser process) on two real voices: words reach frames, counted in session.json."""
+    import soundfile as sf
+
+    from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
+    from dyad.runtime.config import SessionConfig, SpeechFeaturesConfig
+    from dyad.runtime.session import Session
+
+    a, b = load_16k(REALVOICE / SPEAKER_A), load_16k(REALVOICE / "fasterwhisper_stereoR_spkB.wav")
+    seconds = 7.0
+    mics = np.zeros((int(seconds * RATE), 2), np.float32)
+    mics[: len(a), 0] = a[: len(mics)]
+    mics[int(3.5 * RATE) : int(3.5 * RATE) + len(b), 1] = b[: len(mics) - int(3.5 * RATE)]
+    wav = tmp_path / "two.wav"
+    sf.write(wav, mics, RATE, subtype="PCM_16")
+    config = SessionConfig(seconds=seconds, out_dir=tmp_path / "out", speech=SpeechFeaturesConfig(bert="default", asr="sphinx"), status_interval_s=0)
+    source = WavReplaySource(open_wav_inputs([wav]), block_ms=10, seconds=seconds, realtime=True)
+    session = Session(config, source)
+    assert session.speech.source.name == "sphinx" and session.speech.encoding is not None  # threaded: its own process
+    session.run()
+    report = json.loads((tmp_path / "out" / "session.json").read_text())
+    words = report["speech_features"]["words"]
+    counters = report["counters"]
+    assert words["source"] == "sphinx" and words["placement"] == "arrival"
+    assert words["words_received"] >= 5 and words["words_reached_frames"] >= 3
+    assert words["words_reached_frames"] == counters["words_reached_frames"] <= words["words_received"]
+    assert words["word_lateness_after_end_ms"]["count"] == words["words_received"]
+    assert counters["asr_samples_decoded"] > 0 and report["stage_ms"]["asr.sphinx_cpu_per_hop"]["count"] > 0
