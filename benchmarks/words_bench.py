@@ -169,9 +169,10 @@ def plot(report: dict, path: Path) -> None:
     fig, axes = figure(3, width=15.0)
     wer_rows = [r for r in rows if r["part"] == "files"]
     ax = axes[0][0]
-    labels = [r["file"].removesuffix(".wav")[:16] for r in wer_rows] + ["heldout (pooled)"]
+    labels = [r["file"].removesuffix(".wav") for r in wer_rows] + ["synthetic held-out (pooled)"]
     values = [r["wer"] for r in wer_rows] + [report["summary"].get("wer_heldout_synthetic") or 0.0]
     ax.barh(labels, values, color=["tab:blue"] * len(wer_rows) + ["tab:orange"])
+    ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("word error rate")
     ax.set_title("sphinx WER: real recordings, synthetic held-out")
     live = [r for r in rows if r["part"] == "live" and r["asr"] == "sphinx"]
@@ -190,9 +191,12 @@ def plot(report: dict, path: Path) -> None:
     ax.bar(x - 0.2, [base.get(r["input"], {}).get("deadline_misses", 0) for r in live], 0.4, label="misses, --asr none")
     ax.bar(x + 0.2, [r["deadline_misses"] for r in live], 0.4, label="misses, --asr sphinx")
     ax.set_xticks(x, names, rotation=20, fontsize=7)
+    ax.set_ylim(0, max([1] + [r["deadline_misses"] for r in rows if r["part"] == "live"]) * 1.2)
+    ax.set_ylabel("deadline misses")
     ax2 = ax.twinx()
     ax2.plot(x, [r["reached_fraction"] or 0 for r in live], "ko-", label="reached fraction")
     ax2.set_ylim(0, 1.05)
+    ax2.set_ylabel("fraction of recognised words on frames")
     ax.set_title(f"deadline misses at {live[0]['budget_ms']:g} ms; words reaching frames" if live else "no live runs")
     ax.legend(fontsize=7, loc="upper left")
     save(fig, path)
