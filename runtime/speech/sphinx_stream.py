@@ -53,7 +53,7 @@ class SphinxSettings:
 
 
 @dataclass(frozen=True)
-class AudioChunk:
+class SpeechBlock:
     """A block of separated audio for the recogniser: int16 [n, people] with the VAD windows it completed."""
 
     start_sample: int

@@ -35,7 +35,7 @@ import numpy as np
 
 from dyad.runtime.errors import DyadError
 from dyad.runtime.stats import SessionStats
-from dyad.runtime.speech.sphinx_stream import AudioChunk, SphinxSettings, SphinxStream
+from dyad.runtime.speech.sphinx_stream import SpeechBlock, SphinxSettings, SphinxStream
 from dyad.runtime.speech.words import ExternalTranscriptASR, TimedLine, TimedWord
 
 log = logging.getLogger("dyad.asr")
@@ -56,7 +56,7 @@ class SphinxASR(ExternalTranscriptASR):
         self.settings = settings
         self._hop_samples = settings.partial_every_s * settings.sample_rate
         self._capacity = int(settings.max_backlog_s * settings.sample_rate)
-        self._queued: deque[AudioChunk] = deque()
+        self._queued: deque[SpeechBlock] = deque()
         self._queued_samples = 0
         self._wake = threading.Condition()
         self._closing = False
@@ -75,7 +75,7 @@ class SphinxASR(ExternalTranscriptASR):
 
     # -- processing thread ---------------------------------------------------------------
     def advance(self, separated: np.ndarray, vad_starts: np.ndarray, vad_probs: np.ndarray, audio_end_sample: int) -> None:
-        chunk = AudioChunk(audio_end_sample - len(separated), to_int16(separated), np.array(vad_starts, np.int64), np.array(vad_probs, np.float32))
+        chunk = SpeechBlock(audio_end_sample - len(separated), to_int16(separated), np.array(vad_starts, np.int64), np.array(vad_probs, np.float32))
         if self._process is None:
             self._decode_inline(chunk)
             return
@@ -89,7 +89,7 @@ class SphinxASR(ExternalTranscriptASR):
                 self.stats.count("asr_audio_dropped_blocks")
             self._wake.notify()
 
-    def _decode_inline(self, chunk: AudioChunk) -> None:
+    def _decode_inline(self, chunk: SpeechBlock) -> None:
         cpu = time.thread_time_ns()
         found = [(s.person, s.feed(chunk.start_sample, chunk.audio[:, s.person], chunk.vad_starts, chunk.vad_probs[:, s.person])) for s in self._streams]
         self._record(time.thread_time_ns() - cpu, len(chunk.audio), [(p, [(w.text, w.start_s, w.end_s) for w in words]) for p, words in found if words])

@@ -8,7 +8,7 @@ decoder thread inside the session would delay the animator. In its own process i
 only CPU time. Messages are pickled objects, one after another on each pipe:
 
   parent -> worker   SphinxSettings, people (int)                once, first
-                     list[AudioChunk]                             a batch to decode
+                     list[SpeechBlock]                             a batch to decode
                      None                                         stop: finish open utterances
   worker -> parent   ("ready", None) | ("error", "one line")     after loading the decoders
                      ("words", cpu_ns, samples, [(person, [(text, start_s, end_s), ...]), ...])
