@@ -54,6 +54,10 @@ def add_bench_command(commands) -> argparse.ArgumentParser:
     from dyad.benchmarks.gpu_bench import add_gpu_args
 
     add_gpu_args(kinds.add_parser("gpu", help="CUDA tests and every GPU bench in one run (results say 'not measured' without a GPU)"))
+    words = kinds.add_parser("words", help="the live recogniser: WER on real and held-out speech, word lateness, words reaching frames, CPU, deadline misses")
+    from dyad.benchmarks.words_bench import add_words_args
+
+    add_words_args(words)
     report = kinds.add_parser("report", help="rewrite the benchmark tables of docs/latency.md from every result JSON")
     report.add_argument("--results", type=Path, default=RESULTS, metavar="DIR", help="results root holding <device>/*.json")
     report.add_argument("--page", "--readme", dest="page", type=Path, default=TABLES_PAGE, metavar="PATH", help="Markdown page with the bench-table markers")
@@ -98,6 +102,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from dyad.benchmarks.gpu_bench import run_gpu
 
         return run_gpu(args)
+    if kind == "words":
+        from dyad.benchmarks.words_bench import run_words
+
+        return run_words(args)
     if kind == "report":
         from dyad.benchmarks.report import write_report
 

@@ -190,7 +190,15 @@ def _realvoice(report: dict) -> str:
     return f"real voices, jaw-voice r / attribution ratio / lip error / wrist speed: {per}"
 
 
-SHAPES = {"realvoice": _realvoice, "animator_steps": _animator_steps, "soak": _soak, "steps": _steps, "backends": _backends, "anchors": _anchors, "concurrency": _concurrency}
+def _words(report: dict) -> str:
+    s = report.get("summary") or {}
+    return (f"sphinx WER real recordings {s.get('wer_realvoice_files')}, synthetic held-out {s.get('wer_heldout_synthetic')}; "
+            f"live: lateness after word end p50/p95 (worst run) {s.get('live_lateness_p50_ms_worst')}/{s.get('live_lateness_p95_ms_worst')} ms, "
+            f"words on frames {s.get('live_reached_fraction')}, CPU per hop {s.get('live_cpu_per_hop_ms_mean')} ms, "
+            f"added deadline misses {s.get('live_added_deadline_misses')}")  # fmt: skip
+
+
+SHAPES = {"words": _words, "realvoice": _realvoice, "animator_steps": _animator_steps, "soak": _soak, "steps": _steps, "backends": _backends, "anchors": _anchors, "concurrency": _concurrency}
 
 
 def on_gpu(device: str, report: dict) -> bool:

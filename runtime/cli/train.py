@@ -39,6 +39,11 @@ def register(commands) -> None:
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a busy 2-core machine)")
     train.add_argument("--restart", action="store_true", help="ignore a saved training state and start over")
     train.add_argument("--val-takes", type=int, default=2, help="sequences held out for the validation curve")
+    train.add_argument(
+        "--word-timing", choices=("exact", "sphinx"), default="exact",
+        help="words of the training features: exact (the transcript, on the frames each word spans) or sphinx "
+        "(the live recogniser over the take's audio, each word from the time it is committed, as live)",
+    )  # fmt: skip
     add_dataset_options(train)
     train.set_defaults(handler=run_train)
 
@@ -58,7 +63,8 @@ def _sequences(args: argparse.Namespace, dataset, split):
     try:
         with tqdm(total=len(dataset.takes), desc="features", unit="take") as bar:
             sequences, report = build_sequences(dataset, split, args.data / "features", max_mismatch_s=args.max_mismatch_s,
-                                                progress=lambda done, _: bar.update(done - bar.n))  # fmt: skip
+                                                progress=lambda done, _: bar.update(done - bar.n),
+                                                word_timing=getattr(args, "word_timing", "exact"))  # fmt: skip
     except DatasetError as error:
         raise DyadError(f"{error} (training not started)") from None
     for line in report:

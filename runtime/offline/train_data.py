@@ -1,10 +1,16 @@
 """Training arrays from a loaded dataset, with the features a live session would compute.
 
 Speech features come from the session's own front end (separation, VAD, log-mel,
-and word features from the timed transcript through the packaged MiniLM), run
-offline over each sequence's two WAVs, so a model trains on exactly what it hears
-live, crosstalk residue included. They are cached per sequence in
-`CACHE/<name>.npz` (keyed by the WAVs' sizes and times and the transcript).
+and word features through the packaged MiniLM), run offline over each sequence's
+two WAVs, so a model trains on exactly what it hears live, crosstalk residue
+included. Where the words come from is `word_timing`:
+  exact   the take's timed transcript, each word on the frames it spans (the script);
+  sphinx  the live recogniser (`--asr sphinx`) run over the take's audio: its own
+          words, each placed from the audio time it was committed at, as a live
+          session places them (arrival placement). The live recogniser process adds
+          its queueing and compute time on top (`dyad bench words` measures it).
+They are cached per sequence in `CACHE/<name>.npz` (keyed by the WAVs' sizes and
+times, the transcript and the word timing).
 A feature stream shorter than the motion by more than the tolerance refuses the
 sequence; within it, everything is trimmed to the shortest and reported.
 """
@@ -31,29 +37,43 @@ WALK_SPEED = 25.0  # template units (cm) per second: faster root motion is walki
 SIT_DROP = 0.25  # hips this fraction of the rest height below rest: sitting
 
 
-def _cache_key(take: Take, words: bool) -> str:
+WORD_TIMINGS = ("exact", "sphinx")
+
+
+def _cache_key(take: Take, words: bool, word_timing: str = "exact") -> str:
     parts = [str(p.stat().st_size) + ":" + str(p.stat().st_mtime_ns) for p in take.wavs]
-    if words and take.transcript is not None:
+    if words and word_timing == "exact" and take.transcript is not None:
         parts.append(hashlib.sha256(take.transcript.read_bytes()).hexdigest())
+    if words and word_timing != "exact":
+        parts.append(word_timing)  # the exact key stays as it was: caches written before this option stay valid
     return hashlib.sha256("|".join(parts + [str(words)]).encode()).hexdigest()[:16]
 
 
-def take_features(take: Take, cache: Path, words: bool = True) -> dict[str, np.ndarray]:
-    """mel [T,2,M], vad [T,2], rms_db [T,2] and, with a transcript, words [T,2,D] / no_text [T,2]."""
+def _speech_config(take: Take, use_words: bool, word_timing: str) -> SpeechFeaturesConfig:
+    if not use_words:
+        return SpeechFeaturesConfig()
+    if word_timing == "sphinx":
+        return SpeechFeaturesConfig(bert=DEFAULT_BERT, asr="sphinx", word_placement="arrival")
+    return SpeechFeaturesConfig(bert=DEFAULT_BERT, asr=f"file:{take.transcript}", word_placement="exact")
+
+
+def take_features(take: Take, cache: Path, words: bool = True, word_timing: str = "exact") -> dict[str, np.ndarray]:
+    """mel [T,2,M], vad [T,2], rms_db [T,2] and, with words, words [T,2,D] / no_text [T,2]."""
     from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
     if not take.wavs:  # body-only data (Inter-X): the body model learns motion priors under silence
         return {"mel": np.full((take.frames, 2, 80), np.log(LOG_FLOOR), np.float32), "vad": np.zeros((take.frames, 2), np.float32),
                 "rms_db": np.full((take.frames, 2), -100.0, np.float32)}  # fmt: skip
-    use_words = words and take.transcript is not None
-    path = cache / f"{take.name}.npz"
-    key = _cache_key(take, use_words)
+    if word_timing not in WORD_TIMINGS:
+        raise ValueError(f"word timing must be one of {', '.join(WORD_TIMINGS)}, got {word_timing!r}")
+    use_words = words and (take.transcript is not None or word_timing == "sphinx")
+    path = cache / (f"{take.name}.npz" if word_timing == "exact" or not use_words else f"{take.name}.{word_timing}.npz")
+    key = _cache_key(take, use_words, word_timing)
     if path.is_file():
         with np.load(path) as data:
             if str(data["key"]) == key:
                 return {k: data[k] for k in data.files if k != "key"}
-    speech = SpeechFeaturesConfig(bert=DEFAULT_BERT, asr=f"file:{take.transcript}") if use_words else SpeechFeaturesConfig()
-    config = SessionConfig(timing=TimingConfig(fps=take.fps), offline=True, speech=speech).validate()
+    config = SessionConfig(timing=TimingConfig(fps=take.fps), offline=True, speech=_speech_config(take, use_words, word_timing)).validate()
     wav = open_wav_inputs(list(take.wavs), config.audio.sample_rate)
     source = WavReplaySource(wav, block_ms=config.timing.block_ms, realtime=False)
     cache.mkdir(parents=True, exist_ok=True)
@@ -86,12 +106,12 @@ def _speaker(actor: str, index: int, speakers: int) -> int:
 
 
 def build_sequences(dataset: Dataset, split: BodySplit, cache: Path, speakers: int = 8, max_mismatch_s: float = 0.5,
-                    words: bool = True, progress=None) -> tuple[list[Sequence], list[str]]:  # fmt: skip
+                    words: bool = True, progress=None, word_timing: str = "exact") -> tuple[list[Sequence], list[str]]:  # fmt: skip
     """Training sequences and the report lines (trims)."""
     sequences, report = [], list(dataset.report)
     skeleton = dataset.skeleton
     for i, take in enumerate(dataset.takes):
-        feats = take_features(take, cache, words)
+        feats = take_features(take, cache, words, word_timing)
         frames = min(take.frames, len(feats["mel"]))
         if take.frames - frames > max_mismatch_s * take.fps:
             raise DatasetError(f"{take.wavs[0]}: audio gives {len(feats['mel'])} frames, the motion {take.frames}: not aligned")

@@ -85,7 +85,7 @@ class SpeechFeatures:
         source = self._word_source(threaded_asr)  # first: a missing transcript file fails before BERT loads
         try:
             folder = packaged_minilm_folder() if self.speech.bert == DEFAULT_BERT else self.speech.bert
-            words = WordFeatures(_word_encoder(folder, self.speech.device), self.fps, self.stats)
+            words = WordFeatures(_word_encoder(folder, self.speech.device), self.fps, self.stats, placement=self.speech.word_placement)
             self._warm("bert", words.warm_up)
         except BaseException:
             source.close()  # a Whisper worker thread must not outlive a failed start
@@ -96,6 +96,8 @@ class SpeechFeatures:
         kind, path = parse_asr(self.speech.asr)
         if kind == "file":
             return TranscriptFileASR(path, self.stats, sample_rate=self.rate)
+        if kind == "sphinx":
+            return self._sphinx(path, threaded_asr)
         if kind == "whisper":
             from dyad.models.whisper_asr import WhisperWordRecognizer
             from dyad.runtime.frontend.vad import WINDOW as VAD_WINDOW
@@ -114,6 +116,24 @@ class SpeechFeatures:
             self._warm("asr.whisper", source.warm_up)
             return source
         return ExternalTranscriptASR(self.stats)
+
+    def _sphinx(self, model, threaded_asr: bool) -> WordSource:
+        from dyad.runtime.frontend.vad import WINDOW as VAD_WINDOW
+        from dyad.runtime.speech.sphinx_stream import SphinxSettings
+        from dyad.runtime.speech.sphinx_words import SphinxASR
+
+        settings = SphinxSettings(
+            model=None if model is None else str(model),
+            sample_rate=self.rate,
+            vad_window=VAD_WINDOW,
+            min_silence_s=self.speech.asr_min_silence_ms / 1000,
+            max_utterance_s=self.speech.asr_max_segment_s,
+            partial_every_s=self.config.timing.hop_frames / self.fps,
+        )
+        start = time.perf_counter()
+        source = SphinxASR(settings, self.stats, threaded=threaded_asr)
+        self.warmup_ms["asr.sphinx"] = round((time.perf_counter() - start) * 1000, 2)
+        return source
 
     def _warm(self, name: str, run: Callable[[], object]) -> None:
         start = time.perf_counter()

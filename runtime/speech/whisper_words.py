@@ -1,10 +1,15 @@
-"""Local ASR: Whisper on speech segments closed by each person's VAD.
+"""Local ASR: Whisper on a sliding window over each person's speech, committed by local agreement.
 
-Per person, a segment opens when the Silero probability reaches 0.5 and
-closes once it has stayed below 0.35 for `asr_min_silence_ms` (the hysteresis
-Silero's own segmenter uses); speech longer than `asr_max_segment_s` is cut.
-Segments that close in the same block of audio, from either person, are
-transcribed in one batch.
+Per person, speech opens when the Silero probability reaches 0.5 and closes once
+it has stayed below 0.35 for `asr_min_silence_ms` (the hysteresis Silero's own
+segmenter uses); speech longer than `asr_max_segment_s` is cut. While speech is
+open, every STEP_S of new audio the window [start, now] is transcribed; the
+words two consecutive hypotheses agree on are committed (`local_agreement.py`,
+as whisper_streaming does) and the window's start moves up to the end of the last
+committed word, so words arrive about one step after they were said instead of
+only once the speaker pauses. When speech closes, its last window is
+transcribed and everything after the committed words is committed. Windows due
+in the same block of audio, from either person, are transcribed in one batch.
 
 Whisper costs far more than a hop, so in a live session it runs on its own
 worker thread behind a bounded queue (a full queue drops the newest batch and
@@ -24,6 +29,7 @@ import numpy as np
 
 from dyad.models.whisper_asr import WhisperWordRecognizer
 from dyad.runtime.stats import SessionStats
+from dyad.runtime.speech.local_agreement import LocalAgreement
 from dyad.runtime.speech.words import ExternalTranscriptASR, TimedLine, TimedWord, clean_text
 
 log = logging.getLogger("dyad.asr")
@@ -33,6 +39,7 @@ SPEECH_OFF = 0.35
 MIN_SPEECH_S = 0.25  # shorter blips are not worth a Whisper call
 PAD_S = 0.1  # audio kept before a segment's first voiced window (onsets are soft)
 QUEUE_BATCHES = 4
+STEP_S = 1.0  # new speech between two hypotheses of an open window (whisper_streaming's minimum chunk)
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class SpeechSegment:
     person: int
     start_sample: int  # absolute index of audio[0]
     audio: np.ndarray  # float32 mono
+    final: bool = True  # the speech closed here: commit everything after the committed words
 
 
 class VadSegmenter:
@@ -53,6 +61,10 @@ class VadSegmenter:
         self._open: list[int | None] = [None] * people
         self._voiced_end = [0] * people
         self.too_short = 0
+
+    def open_since(self, person: int) -> int | None:
+        """First sample of the person's speech that is still open, or None."""
+        return self._open[person]
 
     def push(self, starts: np.ndarray, probs: np.ndarray) -> list[tuple[int, int, int]]:
         """Feed windows in order; return (person, start, end) of every span that closed."""
@@ -127,6 +139,11 @@ class WhisperASR(ExternalTranscriptASR):
         seconds = lambda s: int(round(s * sample_rate))  # noqa: E731
         self.segmenter = VadSegmenter(people, vad_window, seconds(min_silence_s), seconds(max_segment_s), seconds(MIN_SPEECH_S))
         self.ring = AudioRing(seconds(max_segment_s + min_silence_s + 2 * PAD_S + 1.0), people)
+        self._step = seconds(STEP_S)
+        self._pad = seconds(PAD_S)
+        self._policies = [LocalAgreement() for _ in range(people)]  # used only by the transcribing thread
+        self._committed_end = [0] * people  # absolute sample; written by the transcribing thread, read here
+        self._last_request = [0] * people  # audio end of each person's last window request
         self._batches: queue.Queue[list[SpeechSegment]] | None = None
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -141,18 +158,28 @@ class WhisperASR(ExternalTranscriptASR):
     def advance(self, separated: np.ndarray, vad_starts: np.ndarray, vad_probs: np.ndarray, audio_end_sample: int) -> None:
         self.ring.push(separated)
         spans = self.segmenter.push(vad_starts, vad_probs)
-        if not spans:
+        batch = [self._window(p, a, b + self._pad, final=True) for p, a, b in spans]
+        self.stats.count("asr_segments", len(spans))
+        for person in range(len(self._policies)):
+            opened = self.segmenter.open_since(person)
+            if opened is not None and audio_end_sample - max(opened, self._last_request[person]) >= self._step:
+                batch.append(self._window(person, opened, audio_end_sample, final=False))
+        if not batch:
             return
-        pad = int(PAD_S * self.rate)
-        batch = [SpeechSegment(p, max(0, a - pad), self.ring.read(p, a - pad, b + pad)) for p, a, b in spans]
-        self.stats.count("asr_segments", len(batch))
+        self.stats.count("asr_windows", len(batch))
         if self._batches is None:
             self._transcribe(batch)
             return
         try:
             self._batches.put_nowait(batch)
         except queue.Full:
-            self.stats.count("asr_segments_dropped_busy", len(batch))
+            self.stats.count("asr_windows_dropped_busy", len(batch))
+
+    def _window(self, person: int, speech_start: int, end: int, final: bool) -> SpeechSegment:
+        """The audio from the later of speech start (padded) and the last committed word, up to `end`."""
+        start = max(0, speech_start - self._pad, self._committed_end[person], end - self.ring.capacity)
+        self._last_request[person] = end
+        return SpeechSegment(person, start, self.ring.read(person, start, end), final)
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -172,14 +199,20 @@ class WhisperASR(ExternalTranscriptASR):
             return
         for segment, words in zip(batch, results):
             offset = segment.start_sample / self.rate
-            timed = []
+            hypothesis = []
             for word in words:
                 text = clean_text(word.text)
                 if text:
-                    timed.append(TimedWord(text, offset + word.start_s, offset + word.end_s))
-            if not timed or timed[-1].end_s <= timed[0].start_s:
-                self.stats.count("asr_segments_without_words")
+                    hypothesis.append(TimedWord(text, offset + word.start_s, offset + word.end_s))
+            policy = self._policies[segment.person]
+            if segment.final:
+                timed = policy.finish(hypothesis)
+            else:
+                timed = policy.update(hypothesis, horizon_s=offset + len(segment.audio) / self.rate)
+            if not timed:
+                self.stats.count("asr_windows_without_new_words")
                 continue
+            self._committed_end[segment.person] = int(timed[-1].end_s * self.rate)
             self.accept_timed(TimedLine(segment.person, tuple(timed)), origin=f"whisper, person {segment.person}")
 
     def close(self) -> None:

@@ -1,16 +1,24 @@
-"""BERT word features on the animation frames each word spans, written only from the word's arrival on.
+"""BERT word features on the animation frames, from each word's arrival on.
 
 Each arrived line goes through the BERT encoder once (lines of both people that
 arrive together share one batch); every word gets the mean of its wordpiece
-embeddings. Frame j carries the word whose span contains the frame's centre
-time (j + 0.5) / fps (a word too short to contain any frame centre gets the
-frame of its midpoint); frames without a word carry zeros and `no_text` = 1.
+embeddings. A word's own frames are those whose centre time (j + 0.5) / fps lies
+in its span (a word too short to contain any frame centre gets the frame of its
+midpoint); frames without a word carry zeros and `no_text` = 1.
 
-Words arrive late: a line is only known once its source delivers it. Frames
-are finished in order and never rewritten, so a word can only appear on
-frames finished after it arrived; the part of it before that is lost. For
-every word the placer records how late it arrived (arrival minus word start,
-on the audio clock) and counts words on time, partly late and wholly late.
+Words arrive late: a line is only known once its source delivers it, and frames
+are finished in order and never rewritten. Two placements:
+  arrival (default)  causal: a word conditions as many frames as it spans, starting
+                     at its own first frame or, when it arrives later, at the frame
+                     that is next when it arrives, and never before the end of the
+                     same person's previous word. Lateness costs timing, not the word:
+                     a live recogniser's words all reach the frames.
+  exact              only the frames the word spans, from its arrival on: a word
+                     that arrives after its span is lost (`words_late_dropped`).
+                     For transcript files and host transcripts that arrive in time.
+For every word the placer records how late it arrived (arrival minus word start,
+and arrival minus word end, on the audio clock), counts words on time, partly
+late and wholly late, and counts the words that reach at least one frame.
 """
 
 from __future__ import annotations
@@ -41,14 +49,20 @@ class PlacedWord:
 
 
 class WordFeatures:
-    def __init__(self, encoder: BertWordEncoder | OnnxWordEncoder, fps: int, stats: SessionStats, people: int = 2) -> None:
+    def __init__(self, encoder: BertWordEncoder | OnnxWordEncoder, fps: int, stats: SessionStats, people: int = 2, placement: str = "arrival") -> None:
+        if placement not in ("arrival", "exact"):
+            raise ValueError(f"word placement must be arrival or exact, got {placement!r}")
         self.encoder = encoder
         self.fps = fps
         self.stats = stats
         self.people = people
+        self.placement = placement
         self.dim = encoder.dim
         self.lateness = Series()  # ns, arrival minus word start
+        self.lateness_after_end = Series()  # ns, arrival minus word end: what the recogniser costs
         self._pending: list[deque[PlacedWord]] = [deque() for _ in range(people)]
+        self._placed_until = [0] * people  # end frame of each person's last placed word (arrival placement)
+        self._shown: list[PlacedWord | None] = [None] * people  # the word on each person's last taken frame
         self.placed_log: deque[dict] = deque(maxlen=PLACED_LOG_WORDS)  # words that reached the frames (dyad features)
 
     def warm_up(self) -> None:
@@ -79,26 +93,41 @@ class WordFeatures:
         for line, (vectors, has_tokens) in zip(lines, encoded):
             for word, vector, ok in zip(line.words, vectors, has_tokens):
                 if self._account(word, arrival_frame) and ok:
-                    first, end = self.frames_of(word)
-                    self._pending[line.person].append(PlacedWord(word.text, max(first, arrival_frame), end, vector))
+                    first, end = self._frames_from(line.person, word, arrival_frame)
+                    self._pending[line.person].append(PlacedWord(word.text, first, end, vector))
                     self.placed_log.append(
-                        {"person": line.person, "text": word.text, "start_s": round(word.start_s, 3), "end_s": round(word.end_s, 3), "from_frame": arrival_frame}
-                    )
+                        {"person": line.person, "text": word.text, "start_s": round(word.start_s, 3), "end_s": round(word.end_s, 3),
+                         "from_frame": arrival_frame, "first_frame": first, "end_frame": end}
+                    )  # fmt: skip
                 elif not ok:
                     self.stats.count("words_without_tokens")
+
+    def _frames_from(self, person: int, word: TimedWord, arrival_frame: int) -> tuple[int, int]:
+        """[first, end) frames the word will condition, given when it arrived."""
+        first, end = self.frames_of(word)
+        if self.placement == "exact":
+            return max(first, arrival_frame), end
+        start = max(first, arrival_frame, self._placed_until[person])  # late words queue behind the previous one
+        end = start + (end - first)
+        self._placed_until[person] = end
+        return start, end
 
     def _account(self, word: TimedWord, arrival_frame: int) -> bool:
         """Record lateness; False if the word is entirely in frames already finished."""
         self.stats.count("words_received")
         self.lateness.add((arrival_frame / self.fps - word.start_s) * 1e9)
+        self.lateness_after_end.add((arrival_frame / self.fps - word.end_s) * 1e9)
         first, end = self.frames_of(word)
         if end <= arrival_frame:
-            self.stats.count("words_late_dropped")
-            self.stats.count("word_frames_lost", end - first)
-            return False
-        if first < arrival_frame:
+            self.stats.count("words_late_wholly")
+            if self.placement == "exact":
+                self.stats.count("words_late_dropped")
+                self.stats.count("word_frames_lost", end - first)
+                return False
+        elif first < arrival_frame:
             self.stats.count("words_late_partly")
-            self.stats.count("word_frames_lost", arrival_frame - first)
+            if self.placement == "exact":
+                self.stats.count("word_frames_lost", arrival_frame - first)
         else:
             self.stats.count("words_on_time")
         return True
@@ -115,8 +144,23 @@ class WordFeatures:
                     break
                 vectors[person] = word.vector
                 no_text[person] = 0.0
+                if self._shown[person] is not word:  # a word's frames are contiguous: the first one counts it
+                    self._shown[person] = word
+                    self.stats.count("words_reached_frames")
                 break
         return vectors, no_text
 
     def summary(self) -> dict:
-        return {"dim": self.dim, "checkpoint": str(self.encoder.folder), "word_lateness_ms": self.lateness.summary_ms()}
+        counters = self.stats.counters
+        received = counters.get("words_received", 0)
+        reached = counters.get("words_reached_frames", 0)
+        return {
+            "dim": self.dim,
+            "checkpoint": str(self.encoder.folder),
+            "placement": self.placement,
+            "word_lateness_ms": self.lateness.summary_ms(),
+            "word_lateness_after_end_ms": self.lateness_after_end.summary_ms(),
+            "words_received": received,
+            "words_reached_frames": reached,
+            "reached_fraction": round(reached / received, 4) if received else None,
+        }

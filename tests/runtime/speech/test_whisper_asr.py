@@ -1,4 +1,4 @@
-"""Local Whisper ASR with word timestamps, on VAD-closed segments, through a tiny random checkpoint on disk.
+"""Local Whisper ASR with word timestamps, on a sliding window over VAD speech, through a tiny random checkpoint on disk.
 
 The checkpoint (tests/tiny_checkpoints.py) has its own byte-level BPE tokenizer
 written here, alignment heads for word timing, and may only emit a handful of
@@ -73,9 +73,9 @@ def test_segmenter_opens_closes_with_hysteresis_cuts_long_speech_and_skips_blips
     assert seg.too_short == 1  # the blip
 
 
-def test_whisper_asr_turns_closed_segments_into_timed_lines_inline_and_threaded(recognizer):
+def test_whisper_asr_slides_a_window_over_open_speech_and_commits_by_agreement_inline_and_threaded(recognizer):
     audio = dialogue(4.0)
-    probs = _vad_track([(0.5, 0.9), (2.0, 0.05)], 4.0)
+    probs = _vad_track([(0.5, 0.9), (2.6, 0.05)], 4.0)  # 2.1 s of speech: windows at ~1.5 s and ~2.5 s, the last at close
     for threaded in (False, True):
         stats = SessionStats()
         asr = WhisperASR(recognizer, stats, threaded=threaded, min_silence_s=0.3, max_segment_s=15.0, vad_window=WINDOW)
@@ -85,16 +85,18 @@ def test_whisper_asr_turns_closed_segments_into_timed_lines_inline_and_threaded(
             asr.advance(block, np.array([w * WINDOW]), probs[w : w + 1], audio_end_sample=(w + 1) * WINDOW)
             lines += asr.drain(limit=8)
         deadline = time.monotonic() + 30
-        while threaded and not lines and time.monotonic() < deadline:
+        while threaded and time.monotonic() < deadline and stats.series("asr.whisper").summary_ms()["count"] < stats.counters["asr_windows"]:
             time.sleep(0.05)
-            lines += asr.drain(limit=8)
+        lines += asr.drain(limit=8)
         asr.close()
-        assert len(lines) == 1 and lines[0].person == 0
-        assert stats.counters["asr_segments"] == 1 and stats.series("asr.whisper").summary_ms()["count"] == 1
-        line = lines[0]
-        # word times are absolute: inside the padded segment 0.4..2.0 s (+ pad), in order
-        assert 0.4 <= line.start_s <= line.end_s <= 2.2
-        assert all(a.start_s <= b.start_s for a, b in zip(line.words, line.words[1:]))
+        assert stats.counters["asr_segments"] == 1  # one stretch of speech closed
+        assert stats.counters["asr_windows"] == 3 == stats.series("asr.whisper").summary_ms()["count"]  # two open windows + the closing one
+        assert lines and all(line.person == 0 for line in lines)
+        words = [w for line in lines for w in line.words]
+        # word times are absolute: inside the padded speech 0.4..2.9 s, in order, never overlapping
+        assert 0.4 <= words[0].start_s and words[-1].end_s <= 2.9
+        assert all(a.end_s <= b.start_s + 1e-9 for a, b in zip(words, words[1:]))
+        assert stats.counters["transcript_lines_accepted"] == len(lines)
 
 
 def test_bad_whisper_folders_give_one_line_errors(tmp_path):

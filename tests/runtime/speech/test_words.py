@@ -157,9 +157,9 @@ def test_word_vectors_are_means_of_their_wordpieces_in_context(minilm):
     assert np.linalg.norm(vectors[3] - again[1]) > 1e-2
 
 
-def test_words_reach_only_frames_finished_after_they_arrive_and_lateness_is_measured(minilm):
+def test_exact_placement_words_reach_only_frames_finished_after_they_arrive_and_lateness_is_measured(minilm):
     stats = SessionStats()
-    features = WordFeatures(minilm, FPS, stats)
+    features = WordFeatures(minilm, FPS, stats, placement="exact")
     line = TimedLine(0, (TimedWord("early", 0.0, 0.5), TimedWord("middle", 0.5, 1.5), TimedWord("later", 1.5, 2.0)))
     features.add([line], arrival_frame=30)  # known only when frame 30 (1.0 s) is the next to finish
     taken = [features.take(frame) for frame in range(30, 70)]
@@ -176,6 +176,31 @@ def test_words_reach_only_frames_finished_after_they_arrive_and_lateness_is_meas
     assert stats.counters["word_frames_lost"] == 15 + 15
     lateness = features.lateness.summary_ms()
     assert lateness["count"] == 3 and lateness["max"] == pytest.approx(1000.0)
+    assert stats.counters["words_reached_frames"] == 2
+
+
+def test_arrival_placement_keeps_every_late_word_for_as_long_as_it_was_spoken(minilm):
+    stats = SessionStats()
+    features = WordFeatures(minilm, FPS, stats)  # the default: causal, from arrival on
+    line = TimedLine(0, (TimedWord("early", 0.0, 0.5), TimedWord("middle", 0.5, 1.5), TimedWord("later", 1.5, 2.0)))
+    features.add([line], arrival_frame=30)  # all three known at 1.0 s
+    on_time = TimedLine(0, (TimedWord("after", 4.0, 4.5),))
+    features.add([on_time], arrival_frame=100)  # known before it starts (frame 120)
+    taken = [features.take(frame) for frame in range(30, 140)]
+    words = np.stack([w for w, _ in taken])[:, 0]
+    no_text = np.stack([n for _, n in taken])[:, 0]
+    # early (15 frames), middle (30), later (15) play one after another from frame 30, shifted by one second
+    early, middle, later = words[0], words[15], words[45]
+    assert not np.array_equal(early, middle) and not np.array_equal(middle, later)
+    np.testing.assert_array_equal(words[0:15], np.broadcast_to(early, (15, 384)))
+    np.testing.assert_array_equal(words[15:45], np.broadcast_to(middle, (30, 384)))
+    np.testing.assert_array_equal(words[45:60], np.broadcast_to(later, (15, 384)))
+    assert np.all(no_text[:60] == 0.0) and np.all(no_text[60:90] == 1.0)  # frames 90..119: nothing
+    assert np.all(no_text[90:105] == 0.0) and np.all(no_text[105:] == 1.0)  # "after" on its own frames 120..134
+    assert stats.counters["words_reached_frames"] == 4 == stats.counters["words_received"]
+    assert stats.counters["words_late_wholly"] == 1 and "words_late_dropped" not in stats.counters
+    after_end = features.lateness_after_end.summary_ms()
+    assert after_end["count"] == 4 and after_end["max"] == pytest.approx(500.0)  # "early" ended at 0.5 s, arrived at 1.0 s
 
 
 def _link_weights(source, target) -> None:
