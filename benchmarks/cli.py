@@ -1,4 +1,4 @@
-"""`dyad bench ...`: latency, steps, backends, concurrency, anchors, report.
+"""`dyad bench ...`: latency, steps, backends, concurrency, anchors, serve, report.
 
 Each measuring subcommand writes a JSON result and a PNG plot under
 `benchmarks/results/<device-name>/` (or `--out DIR`); `report` turns every
@@ -45,6 +45,10 @@ def add_bench_command(commands) -> argparse.ArgumentParser:
     from dyad.benchmarks.netaudio_bench import add_netaudio_args
 
     add_netaudio_args(netaudio)
+    serve = kinds.add_parser("serve", help="sessions one `dyad serve` holds at zero misses: batch sizes, compute per hop")
+    from dyad.benchmarks.serve_bench import add_serve_args
+
+    add_serve_args(serve)
     report = kinds.add_parser("report", help="rewrite the benchmark tables of docs/latency.md from every result JSON")
     report.add_argument("--results", type=Path, default=RESULTS, metavar="DIR", help="results root holding <device>/*.json")
     report.add_argument("--page", "--readme", dest="page", type=Path, default=TABLES_PAGE, metavar="PATH", help="Markdown page with the bench-table markers")
@@ -77,6 +81,10 @@ def run_bench(args: argparse.Namespace) -> int:
         from dyad.benchmarks.netaudio_bench import run_netaudio
 
         return run_netaudio(args)
+    if kind == "serve":
+        from dyad.benchmarks.serve_bench import run_serve_bench
+
+        return run_serve_bench(args)
     if kind == "report":
         from dyad.benchmarks.report import write_report
 
