@@ -123,3 +123,25 @@ def test_admission_refuses_the_session_over_capacity(model_dir, wav, tmp_path):
         assert second.state == "ended"
     finally:
         host.close()
+
+
+def test_a_network_voice_session_gets_its_own_port_and_sends_frames_back(model_dir, tmp_path):
+    import asyncio
+
+    from dyad.runtime.io.voice_client import send_ws
+    from session_fixtures import dialogue
+
+    host = serve(model_dir, tmp_path / "served")
+    try:
+        hosted = host.create(parse_session_spec({"voices": "network", "seconds": 1.5, "seed": 3}, SessionConfig()))
+        url = hosted.inputs["websocket"]
+        assert url.startswith("ws://127.0.0.1:") and hosted.inputs["whip"].endswith("/whip")
+        voices = dialogue(2.0)
+        result = asyncio.run(send_ws(f"{url}?poses=1", {0: voices[:, 0], 1: voices[:, 1]}, 16000))
+        host.wait(hosted.id, 30)
+    finally:
+        host.close()
+    assert hosted.state == "ended", hosted.error
+    assert result.meta is not None and len(result.frames) >= 30  # frames came back to the peer over its own socket
+    summary = (hosted.out_dir / "session.json").read_text()
+    assert '"network"' in summary and hosted.session.report().frames == 45
