@@ -51,7 +51,7 @@ def run_serve_bench(args: argparse.Namespace) -> int:
             row = _measure(host, base, sessions, args.seconds)
             report["rows"].append(row)
             print(f"{sessions} sessions: {row['deadline_misses']} misses, {row['dyads_per_call_mean']:.2f} dyads per call, "
-                  f"compute per batched hop p99 {row['batch_ms_p99']:.1f} ms", flush=True)  # fmt: skip
+                  f"compute per batched hop p99 {row.get('batch_ms_p99', math.nan):.1f} ms", flush=True)  # fmt: skip
             if row["deadline_misses"] > 0 or row["failed"]:
                 break
             sessions *= 2
@@ -125,9 +125,10 @@ def plot(report: dict, path: Path) -> None:
     rows = report["rows"]
     n = [r["sessions"] for r in rows]
     left, right = axes[0]
-    left.plot(n, [r["batch_ms_p50"] if not math.isnan(r.get("batch_ms_p50", math.nan)) else 0 for r in rows], "-o", label="p50")
-    left.plot(n, [r.get("batch_ms_p99", 0) for r in rows], "--x", label="p99")
-    left.set(xscale="log", xlabel="sessions in one server", ylabel="compute per batched hop (ms)", title=f"{report['device']}, {report['steps']} steps")
+    left.plot(n, [r.get("batch_ms_p50", math.nan) for r in rows], "-o", label="p50")
+    left.plot(n, [r.get("batch_ms_p99", math.nan) for r in rows], "--x", label="p99")
+    title = f"{report['device']}, {report['steps']} steps"
+    left.set(xscale="log", xlabel="sessions in one server", ylabel="compute per batched hop (ms)", title=title)
     left.legend()
     right.bar([str(x) for x in n], [r["deadline_misses"] for r in rows], color="tab:red", label="deadline misses")
     twin = right.twinx()

@@ -25,7 +25,8 @@ DEFAULT_LISTEN = "127.0.0.1:8780"
 
 def register(commands) -> None:
     parser = commands.add_parser("serve", help="host many dyad sessions in one process (HTTP/JSON API, /metrics)")
-    parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"API and /metrics address (default {DEFAULT_LISTEN}; port 0: any)")
+    parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                        help=f"API and /metrics address (default {DEFAULT_LISTEN}; port 0: any)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=None, help="each session records into DIR/<session id>/")
     parser.add_argument("--capacity", type=int, default=None, help="admit at most N sessions (default: measured, see --capacity-file)")
     parser.add_argument("--capacity-file", type=Path, default=None, metavar="FILE", help="a `dyad bench serve` result.json for this model and steps")
