@@ -5,7 +5,8 @@ bookkeeping on the hot path), through prometheus_client's collector interface. P
 series carry a `session` label; ended sessions stay until the host forgets them.
 
 Latency buckets come from each session's bounded log histogram (runtime/histogram.py), whose
-bucket edges lie within 0.25 % of the Prometheus bucket bounds.
+bucket edges lie within 0.5 % of the Prometheus bucket bounds (a value that close to a bound
+may be counted just above it).
 """
 
 from __future__ import annotations
