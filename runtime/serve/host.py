@@ -187,6 +187,8 @@ class SessionHost:
         if batcher is not None:
             batcher.register()
         try:
+            if not hosted.spec.config.offline and not hosted.spec.network_voices:
+                _align_to_hop(hosted.spec.config)
             result = hosted.session.run()
             hosted.summary = result.summary
             hosted.state = "ended"
@@ -200,3 +202,11 @@ class SessionHost:
                 batcher.unregister()
             with self._lock:
                 self._forget_old()
+
+
+def _align_to_hop(config) -> None:
+    """Start a replayed session on a hop boundary of the server's monotonic clock: sessions created at
+    different moments then have their hops due together, and share the batched calls. (A network
+    session's phase is its sender's.)"""
+    hop_ns = config.timing.hop_frames * 1_000_000_000 // config.timing.fps
+    time.sleep((hop_ns - time.monotonic_ns() % hop_ns) / 1e9)
