@@ -43,6 +43,18 @@ class SharedModel:
         self.skeleton = skeleton
         self.template = load_learned_animator(config, session, skeleton)  # every check and one warm-up window, once
         self.batcher = DenoiseBatcher(self.template.generator, config.cpu_threads, gather_ms)
+        self._warm_batcher(session)
+
+    def _warm_batcher(self, session: SessionConfig) -> None:
+        """The batcher's own thread runs its first calls now, for a session's first (context-less) window and
+        every later one: a thread's first torch and ONNX Runtime calls at a new shape are several times slower
+        (measured: misses in the first hops of the first session otherwise)."""
+        from dyad.runtime.serve.silent_window import silent_inputs
+
+        for context in (0, session.timing.context_frames):
+            inputs = silent_inputs(self.template, session, context_frames=context)
+            for _ in range(2):
+                self.batcher.generate(inputs, self.config.steps, 0)
 
     @property
     def name(self) -> str:

@@ -11,9 +11,10 @@ from dyad.runtime.frames import AnimationWindow, PersonFeatures, PersonPose
 from dyad.runtime.frontend.mel import LOG_FLOOR
 
 
-def silent_window(animator, session: SessionConfig) -> AnimationWindow:
+def silent_window(animator, session: SessionConfig, context_frames: int | None = None) -> AnimationWindow:
     t = session.timing
-    c, n, a = t.context_frames, t.hop_frames, t.lookahead_frames
+    c = t.context_frames if context_frames is None else context_frames
+    n, a = t.hop_frames, t.lookahead_frames
     frames = c + n + a
     silence = PersonFeatures(np.full((frames, session.mel.n_mels), np.log(LOG_FLOOR), np.float32),
                              np.full(frames, -100.0, np.float32), np.zeros(frames, np.float32))  # fmt: skip
@@ -26,5 +27,5 @@ def silent_window(animator, session: SessionConfig) -> AnimationWindow:
     return AnimationWindow(0, c, n, a, t.fps, (silence, silence), ((rest[0],) * c, (rest[1],) * c), session.controls)
 
 
-def silent_inputs(animator, session: SessionConfig):
-    return animator._inputs(silent_window(animator, session))
+def silent_inputs(animator, session: SessionConfig, context_frames: int | None = None):
+    return animator._inputs(silent_window(animator, session, context_frames))
