@@ -1,4 +1,4 @@
-"""`dyad bench ...`: latency, startup, gpu, steps, backends, concurrency, anchors, realvoice, report.
+"""`dyad bench ...`: every benchmark's command line, and `report`.
 
 Each measuring subcommand writes a JSON result and a PNG plot under
 `benchmarks/results/<device-name>/` (or `--out DIR`); `report` turns every
@@ -25,6 +25,17 @@ MODEL_BENCHES = {  # dyad.benchmarks.model_benches: add_<name>_args(parser), run
     "anchors": "our streaming schedule against Audio2Face-3D-, DiffSHEG- and Listen-Denoise-Action-style schedules",
 }
 MODEL_BENCH_MODULE = "dyad.benchmarks.model_benches"
+# Benches with their own module: kind -> (module, its add_*_args, its run function, help).
+# Each module is imported only to build its parser (light) or to run.
+OWN_MODULE_BENCHES = {
+    "realvoice": ("realvoice_bench", "add_realvoice_args", "run_realvoice", "the animators on real human voices: lip-voice correlation, attribution, lip error, gesture energy"),
+    "netaudio": ("netaudio_bench", "add_netaudio_args", "run_netaudio", "voices over WebRTC and WebSocket on loopback: sender capture -> pose received back"),
+    "startup": ("startup_bench", "add_startup_args", "run_startup", "launch to first frame and peak RSS of a live `dyad demo` (targets 2 s, 400 MB)"),
+    "budget-quality": ("budget_quality_bench", "add_budget_quality_args", "run_budget_quality", "real-voice quality at the earlier D = 150 ms timing and at the default"),
+    "gpu": ("gpu_bench", "add_gpu_args", "run_gpu", "CUDA tests and every GPU bench in one run (results say 'not measured' without a GPU)"),
+    "words": ("words_bench", "add_words_args", "run_words", "the live recogniser: WER on real and held-out speech, word lateness, words reaching frames, CPU, deadline misses"),
+    "serve": ("serve_bench", "add_serve_args", "run_serve_bench", "sessions one `dyad serve` holds at zero misses: batch sizes, compute per hop"),
+}
 
 
 def add_bench_command(commands) -> argparse.ArgumentParser:
@@ -37,31 +48,16 @@ def add_bench_command(commands) -> argparse.ArgumentParser:
         # treats nothing as an option ("\0" prefix) and hands the rest of the command line over.
         deferred = kinds.add_parser(name, help=what, add_help=False, prefix_chars="\0")
         deferred.add_argument("bench_argv", nargs=argparse.REMAINDER)
-    realvoice = kinds.add_parser("realvoice", help="the animators on real human voices: lip-voice correlation, attribution, lip error, gesture energy")
-    from dyad.benchmarks.realvoice_bench import add_realvoice_args
-
-    add_realvoice_args(realvoice)
-    netaudio = kinds.add_parser("netaudio", help="voices over WebRTC and WebSocket on loopback: sender capture -> pose received back")
-    from dyad.benchmarks.netaudio_bench import add_netaudio_args
-
-    add_netaudio_args(netaudio)
-    from dyad.benchmarks.startup_bench import add_startup_args
-
-    add_startup_args(kinds.add_parser("startup", help="launch to first frame and peak RSS of a live `dyad demo` (targets 2 s, 400 MB)"))
-    from dyad.benchmarks.budget_quality_bench import add_budget_quality_args
-
-    add_budget_quality_args(kinds.add_parser("budget-quality", help="real-voice quality at the earlier D = 150 ms timing and at the default"))
-    from dyad.benchmarks.gpu_bench import add_gpu_args
-
-    add_gpu_args(kinds.add_parser("gpu", help="CUDA tests and every GPU bench in one run (results say 'not measured' without a GPU)"))
-    words = kinds.add_parser("words", help="the live recogniser: WER on real and held-out speech, word lateness, words reaching frames, CPU, deadline misses")
-    from dyad.benchmarks.words_bench import add_words_args
-
-    add_words_args(words)
+    for name, (module, add_args, _run, what) in OWN_MODULE_BENCHES.items():
+        getattr(_bench_module(module), add_args)(kinds.add_parser(name, help=what))
     report = kinds.add_parser("report", help="rewrite the benchmark tables of docs/latency.md from every result JSON")
     report.add_argument("--results", type=Path, default=RESULTS, metavar="DIR", help="results root holding <device>/*.json")
     report.add_argument("--page", "--readme", dest="page", type=Path, default=TABLES_PAGE, metavar="PATH", help="Markdown page with the bench-table markers")
     return bench
+
+
+def _bench_module(name: str):
+    return importlib.import_module(f"dyad.benchmarks.{name}")
 
 
 def _model_bench(name: str, argv: list[str]) -> int:
@@ -82,30 +78,9 @@ def run_bench(args: argparse.Namespace) -> int:
         from dyad.benchmarks.latency_bench import run_latency
 
         return run_latency(args)
-    if kind == "realvoice":
-        from dyad.benchmarks.realvoice_bench import run_realvoice
-
-        return run_realvoice(args)
-    if kind == "netaudio":
-        from dyad.benchmarks.netaudio_bench import run_netaudio
-
-        return run_netaudio(args)
-    if kind == "startup":
-        from dyad.benchmarks.startup_bench import run_startup
-
-        return run_startup(args)
-    if kind == "budget-quality":
-        from dyad.benchmarks.budget_quality_bench import run_budget_quality
-
-        return run_budget_quality(args)
-    if kind == "gpu":
-        from dyad.benchmarks.gpu_bench import run_gpu
-
-        return run_gpu(args)
-    if kind == "words":
-        from dyad.benchmarks.words_bench import run_words
-
-        return run_words(args)
+    if kind in OWN_MODULE_BENCHES:
+        module, _add, run, _what = OWN_MODULE_BENCHES[kind]
+        return int(getattr(_bench_module(module), run)(args) or 0)
     if kind == "report":
         from dyad.benchmarks.report import write_report
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dyad.runtime.cli import augment, bench, corpus, data, demo, devices, features, model, render, run, talk, train, view
+from dyad.runtime.cli import augment, bench, corpus, data, demo, devices, features, model, render, run, serve, talk, train, view
 from dyad.runtime.cli import eval as evaluate
 from dyad.runtime.cli.process_guard import StartupInterrupted, stop_signals_interrupt_startup, write_line
 from dyad.runtime.errors import DyadError
@@ -18,7 +18,7 @@ from dyad.runtime.logs import configure_logging
 
 EXIT_BAD_INPUT = 2
 SESSION_COMMANDS = ("run", "demo", "view", "talk")  # stop signals during their start-up end them cleanly
-COMMANDS = (demo, run, devices, model, corpus, augment, data, train, evaluate, bench, features, view, talk, render)
+COMMANDS = (demo, run, devices, model, corpus, augment, data, train, evaluate, bench, features, view, talk, render, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:
