@@ -39,6 +39,10 @@ def register(commands) -> None:
     train.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: fastest on a busy 2-core machine)")
     train.add_argument("--restart", action="store_true", help="ignore a saved training state and start over")
     train.add_argument("--val-takes", type=int, default=2, help="sequences held out for the validation curve")
+    train.add_argument("--mel-norm", choices=("person", "none"), default="person",
+                       help="person (default): train on per-person running-normalised log-mel, exactly as the live animator maps it "
+                            "(OUT/mel_reference.json, written by the first run); none: raw log-mel (face-lip follows its base model)")
+    train.add_argument("--no-energy-cue", action="store_true", help="face: no explicit loudness channels in the audio input")
     add_dataset_options(train)
     train.set_defaults(handler=run_train)
 
@@ -77,16 +81,36 @@ def _model(args: argparse.Namespace, dataset):
     if args.kind == "body":
         from dyad.models.body_net import BodyModel
 
-        return BodyModel(BodyConfig.for_skeleton(dataset.skeleton, lower_net=size, upper_net=size))
+        return BodyModel(BodyConfig.for_skeleton(dataset.skeleton, lower_net=size, upper_net=size, mel_normalized=args.mel_norm == "person"))
     if args.kind == "face":
         from dyad.models.face_net import FaceModel
 
-        return FaceModel(FaceConfig(wav2vec_dim=80, audio_input="mel", net=size))
+        return FaceModel(FaceConfig(wav2vec_dim=80, audio_input="mel", net=size, mel_normalized=args.mel_norm == "person",
+                                    energy_cue=not args.no_energy_cue))  # fmt: skip
     try:
         model, _ = load_checkpoint(args.out / "face.safetensors", "face")  # the lip fine-tune starts from the base
     except ModelLoadError as error:
         raise DyadError(f"{error} (train `face` first)") from None
     return model
+
+
+def _normalized(folder: Path, train, val, fps: int):
+    """Train and validation sequences with their mel mapped per person as live; the reference is the
+    folder's mel_reference.json, written from the training sequences by the first run that needs it."""
+    from dyad.models.interact import DatasetError
+    from dyad.runtime.animate.mel_normalizer import REFERENCE_FILE, load_reference
+    from dyad.runtime.offline.train_data import normalize_sequences, sequences_reference
+
+    try:
+        reference = load_reference(folder)
+        if reference is None:
+            reference = sequences_reference(train)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / REFERENCE_FILE).write_text(reference.to_json(f"speech frames of the first 12 training sequences ({train[0].name}...)"), encoding="utf-8")
+            print(f"dyad: wrote {folder / REFERENCE_FILE} ({reference.frames} speech frames): the per-person mel normalisation's target")
+        return normalize_sequences(train, reference, fps), normalize_sequences(val, reference, fps)
+    except DatasetError as error:
+        raise DyadError(f"{error} (training not started)") from None
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -116,6 +140,8 @@ def run_train(args: argparse.Namespace) -> int:
         require_leg_joints(args.kind, args.data, dataset.skeleton)
         dataset, train, val = _sequences(args, dataset, BodySplit.default(dataset.skeleton))
     model = _model(args, dataset)
+    if model.config.mel_normalized:
+        train, val = _normalized(args.out, train, val, model.config.fps)
     if args.kind != "face-lip":
         set_statistics(model, train)
     lr = args.lr or (3e-4 if args.kind == "face-lip" else 1e-3)
