@@ -94,6 +94,15 @@ def _model(args: argparse.Namespace, dataset):
     return model
 
 
+def _reference_possible(folder: Path, train) -> bool:
+    from dyad.runtime.animate.mel_normalizer import REFERENCE_FILE, SPEECH_DB, SPEECH_VAD
+
+    if (folder / REFERENCE_FILE).is_file():
+        return True
+    chosen = [s for s in train if s.vad is not None][:12]
+    return sum(int(((s.vad > SPEECH_VAD) & (s.rms_db > SPEECH_DB)).sum()) for s in chosen) >= 100
+
+
 def _normalized(folder: Path, train, val, fps: int):
     """Train and validation sequences with their mel mapped per person as live; the reference is the
     folder's mel_reference.json, written from the training sequences by the first run that needs it."""
@@ -139,6 +148,10 @@ def run_train(args: argparse.Namespace) -> int:
         require_faces(args.kind, args.data, dataset.takes)
         require_leg_joints(args.kind, args.data, dataset.skeleton)
         dataset, train, val = _sequences(args, dataset, BodySplit.default(dataset.skeleton))
+    if args.kind != "face-lip" and args.mel_norm == "person" and not _reference_possible(args.out, train):
+        print("dyad: data: fewer than 100 speech frames in the first 12 training sequences: too few for per-person mel "
+              "statistics; training on raw log-mel (as --mel-norm none)")  # fmt: skip
+        args.mel_norm = "none"
     model = _model(args, dataset)
     if model.config.mel_normalized:
         train, val = _normalized(args.out, train, val, model.config.fps)
