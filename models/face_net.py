@@ -88,7 +88,8 @@ class FaceEncoder(nn.Module):
     def __init__(self, config: FaceConfig) -> None:
         super().__init__()
         d, out_dim = config.net.width, len(config.face_names)
-        self.audio_proj = nn.Linear(2 * config.wav2vec_dim, d)
+        self.energy_cue = config.energy_cue
+        self.audio_proj = nn.Linear(2 * config.wav2vec_dim + (4 if config.energy_cue else 0), d)
         # log-mel is far from zero-mean (natural-log power): data statistics, stored in the checkpoint
         self.audio_norm = Normalizer(config.wav2vec_dim) if config.audio_input == "mel" else None
         self.speaker = nn.Linear(config.speakers, d, bias=False)
@@ -106,9 +107,21 @@ class FaceEncoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self.audio_norm is not None:
             own, partner = self.audio_norm.normalize(own), self.audio_norm.normalize(partner)
-        audio = self.audio_proj(torch.cat([own, partner], dim=-1))
+        parts = [own, partner]
+        if self.energy_cue:
+            parts += [*_loudness(own), *_loudness(partner)]
+        audio = self.audio_proj(torch.cat(parts, dim=-1))
         motion = self.context_proj(torch.cat([known * mask, mask], dim=-1))
         return audio, motion, self.speaker(speaker) + self.facing(facing)
+
+
+def _loudness(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """([B, T, 1], [B, T, 1]): the frame's mean normalised log-mel over bands (its loudness) and its
+    change from the previous frame (0 on the first). A jaw opens with loudness whatever the voice; an
+    explicit channel lets the network read it without learning it from one synthesizer's spectra."""
+    level = features.mean(dim=-1, keepdim=True)
+    change = torch.cat([torch.zeros_like(level[:, :1]), level[:, 1:] - level[:, :-1]], dim=1)
+    return level, change
 
 
 class FaceModel(nn.Module):

@@ -64,6 +64,7 @@ class BodyConfig:
     upper_net: NetSize = field(default_factory=NetSize)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     placement_scale: float = 100.0  # template units mapped to 1.0 in the placement input
+    mel_normalized: bool = False  # trained on per-person normalised log-mel (the folder's mel_reference.json): live must map it too
 
     @classmethod
     def for_skeleton(cls, skeleton: Skeleton, **sizes) -> BodyConfig:
@@ -104,6 +105,8 @@ class FaceConfig:
     face_names: tuple[str, ...] = LIVE_LINK_NAMES
     fps: int = 30
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    mel_normalized: bool = False  # trained on per-person normalised log-mel (the folder's mel_reference.json): live must map it too
+    energy_cue: bool = False  # the encoder adds each person's frame loudness and its change (from the normalised mel) to the audio
 
     def check(self) -> None:
         self.net.check("net")

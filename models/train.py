@@ -58,6 +58,8 @@ class Sequence:
     speakers: np.ndarray  # [2] int
     facing: np.ndarray  # [T] bool
     lip_people: tuple[bool, bool] = (True, True)  # whose lip_face is ground truth (lip_acc: one actor, partner silent)
+    vad: np.ndarray | None = None  # [2, T] the front end's voice activity (drives per-person mel normalisation)
+    rms_db: np.ndarray | None = None  # [2, T] frame level, dBFS
 
     @property
     def frames(self) -> int:

@@ -124,6 +124,11 @@ class LearnedAnimator(Animator):
         # training speech statistics (runtime/mel_normalizer.py) when the folder has them. Per session: the batched
         # path (animate_batch, several dyads in one call) hears the features unmapped.
         self._mel_reference = load_reference(models.folder) if config.mel_normalize and models.folder is not None else None
+        trained_normalized = models.body.config.mel_normalized or models.face.config.mel_normalized
+        if trained_normalized and config.mel_normalize and self._mel_reference is None:
+            raise DyadError(f"{models.folder}: the models were trained on per-person normalised log-mel, but the folder has no mel_reference.json")
+        if trained_normalized and not config.mel_normalize:
+            self.warnings.append("mel normalisation off: the models were trained with it, they hear raw log-mel")
         self.mel_normalizer = self._new_normalizer()
 
     def _new_normalizer(self) -> RunningMelNormalizer | None:

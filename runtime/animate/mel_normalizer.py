@@ -14,9 +14,12 @@ map adapts within a few seconds of speech. Silence keeps its distance below spee
 is affine with a positive scale), so a quiet listener stays quiet. The reference (mean and
 std of the training corpus's speech frames) is `mel_reference.json` in the model folder.
 
-State advances once per absolute frame, in frame order, when that frame is first a new
-frame of a window; every window is then mapped with the statistics as of its newest frame.
-Offline runs stay bit-identical.
+State advances once per absolute frame, in frame order, when a window first carries that
+frame, and the frame is mapped with the statistics as of itself (causal): the same stream
+gives the same values however it is cut into windows. Training maps every sequence with
+the same code (`map_stream`, from the same reference and cold start), so a model trained
+with `mel_normalized` hears identical inputs in training and live. Offline runs stay
+bit-identical.
 """
 
 from __future__ import annotations
@@ -68,32 +71,52 @@ def load_reference(folder: Path) -> MelReference | None:
 
 
 class RunningMelNormalizer:
-    def __init__(self, reference: MelReference, fps: int, time_constant_s: float = 8.0, people: int = 2) -> None:
+    """Causal, per frame: frame k of person p is mapped with p's statistics after frame k itself.
+
+    The same object maps a live session's overlapping windows (`__call__`) and a whole training
+    sequence (`map_stream`), so a model hears exactly in training what it hears live: a frame's
+    mapped value depends only on frames up to it, never on which window first carried it.
+    """
+
+    def __init__(self, reference: MelReference, fps: int, time_constant_s: float = 8.0, people: int = 2, keep: int = 256) -> None:
         self.reference = reference
         self.rate = 1.0 - float(np.exp(-1.0 / (fps * time_constant_s)))  # per speech frame
         self.mean = np.tile(reference.mean, (people, 1))
         self.var = np.tile(reference.std**2, (people, 1))
         self.next_frame = 0  # frames before this have updated the statistics
         self.speech_frames = np.zeros(people, np.int64)
+        self.keep = keep  # mapped frames remembered for later windows' context (a window is far shorter)
+        self._mapped: dict[int, np.ndarray] = {}  # absolute frame -> [people, M]
 
-    def _update(self, features, first: int) -> None:
-        """Advance the statistics over the window's frames not seen yet (in order)."""
-        for p, f in enumerate(features):
-            start = max(self.next_frame - first, 0)
-            for k in range(start, f.frames):
-                if f.vad[k] > SPEECH_VAD and f.rms_db[k] > SPEECH_DB and np.isfinite(f.mel[k]).all():
-                    delta = f.mel[k].astype(np.float64) - self.mean[p]
-                    self.mean[p] += self.rate * delta
-                    self.var[p] = (1.0 - self.rate) * (self.var[p] + self.rate * delta * delta)
-                    self.speech_frames[p] += 1
-        self.next_frame = max(self.next_frame, first + features[0].frames)
+    def _step(self, p: int, mel: np.ndarray, vad: float, rms_db: float) -> np.ndarray:
+        """Advance person p's statistics with one frame, then map that frame."""
+        if vad > SPEECH_VAD and rms_db > SPEECH_DB and np.isfinite(mel).all():
+            delta = mel.astype(np.float64) - self.mean[p]
+            self.mean[p] += self.rate * delta
+            self.var[p] = (1.0 - self.rate) * (self.var[p] + self.rate * delta * delta)
+            self.speech_frames[p] += 1
+        return self._current(p, mel)
+
+    def map_stream(self, mel: np.ndarray, vad: np.ndarray, rms_db: np.ndarray, person: int = 0) -> np.ndarray:
+        """[T, M] log-mel of one person's whole stream from its first frame -> mapped [T, M] (training)."""
+        return np.stack([self._step(person, mel[k], float(vad[k]), float(rms_db[k])) for k in range(len(mel))]) if len(mel) else mel.astype(np.float32)
 
     def __call__(self, window) -> tuple:
         """The window's features with each person's log-mel mapped onto the reference."""
-        if window.first_frame + window.total_frames > self.next_frame:
-            self._update(window.features, window.first_frame)
-        scale = self.reference.std / np.sqrt(np.maximum(self.var, 1e-6))
-        return tuple(
-            replace(f, mel=((f.mel - self.mean[p]) * scale[p] + self.reference.mean).astype(np.float32))
-            for p, f in enumerate(window.features)
-        )
+        first = window.first_frame
+        for k in range(max(self.next_frame - first, 0), window.total_frames):
+            self._mapped[first + k] = np.stack([self._step(p, f.mel[k], float(f.vad[k]), float(f.rms_db[k])) for p, f in enumerate(window.features)])
+        self.next_frame = max(self.next_frame, first + window.total_frames)
+        for old in [k for k in self._mapped if k < self.next_frame - self.keep]:
+            del self._mapped[old]
+        out = []
+        for p, f in enumerate(window.features):
+            # a frame older than the kept ones is not in a session's order: mapped with today's statistics
+            mapped = [self._mapped[first + k][p] if first + k in self._mapped else self._current(p, f.mel[k]) for k in range(window.total_frames)]
+            out.append(replace(f, mel=np.stack(mapped) if mapped else f.mel))
+        return tuple(out)
+
+    def _current(self, p: int, mel: np.ndarray) -> np.ndarray:
+        """Map one frame with person p's statistics as they are now."""
+        scale = self.reference.std / np.sqrt(np.maximum(self.var[p], 1e-6))
+        return ((mel - self.mean[p]) * scale + self.reference.mean).astype(np.float32)

@@ -125,6 +125,21 @@ def _export(folder: Path, face_weights: str | None) -> dict:
         raise DyadError(str(error)) from None
 
 
+def _refuse_trained_reference(folder: Path) -> None:
+    """A model trained on normalised mel learned with the reference its training wrote: a new one would
+    feed it other inputs than it learned from."""
+    from dyad.models.checkpoint import ModelLoadError, read_checkpoint
+
+    for kind in ("body", "face"):
+        path = folder / f"{kind}.safetensors"
+        try:
+            normalized = path.is_file() and read_checkpoint(path, kind)[0].mel_normalized
+        except ModelLoadError:
+            continue
+        if normalized:
+            raise DyadError(f"{path} was trained on log-mel normalised to {folder / 'mel_reference.json'}: that reference is part of the model and is not rewritten")
+
+
 def _write_mel_reference(folder: Path, data: Path, takes: int | None = None) -> int:
     import numpy as np
     from tqdm import tqdm
@@ -135,6 +150,7 @@ def _write_mel_reference(folder: Path, data: Path, takes: int | None = None) -> 
 
     if not (folder / "model.json").is_file():
         raise DyadError(f"--model {folder}: no model.json")
+    _refuse_trained_reference(folder)
     try:
         dataset = load_interact(data)
     except DatasetError as error:

@@ -44,6 +44,10 @@ def register(commands) -> None:
         help="words of the training features: exact (the transcript, on the frames each word spans) or sphinx "
         "(the live recogniser over the take's audio, each word from the time it is committed, as live)",
     )  # fmt: skip
+    train.add_argument("--mel-norm", choices=("person", "none"), default="person",
+                       help="person (default): train on per-person running-normalised log-mel, exactly as the live animator maps it "
+                            "(OUT/mel_reference.json, written by the first run); none: raw log-mel (face-lip follows its base model)")
+    train.add_argument("--no-energy-cue", action="store_true", help="face: no explicit loudness channels in the audio input")
     add_dataset_options(train)
     train.set_defaults(handler=run_train)
 
@@ -83,16 +87,45 @@ def _model(args: argparse.Namespace, dataset):
     if args.kind == "body":
         from dyad.models.body_net import BodyModel
 
-        return BodyModel(BodyConfig.for_skeleton(dataset.skeleton, lower_net=size, upper_net=size))
+        return BodyModel(BodyConfig.for_skeleton(dataset.skeleton, lower_net=size, upper_net=size, mel_normalized=args.mel_norm == "person"))
     if args.kind == "face":
         from dyad.models.face_net import FaceModel
 
-        return FaceModel(FaceConfig(wav2vec_dim=80, audio_input="mel", net=size))
+        return FaceModel(FaceConfig(wav2vec_dim=80, audio_input="mel", net=size, mel_normalized=args.mel_norm == "person",
+                                    energy_cue=not args.no_energy_cue))  # fmt: skip
     try:
         model, _ = load_checkpoint(args.out / "face.safetensors", "face")  # the lip fine-tune starts from the base
     except ModelLoadError as error:
         raise DyadError(f"{error} (train `face` first)") from None
     return model
+
+
+def _reference_possible(folder: Path, train) -> bool:
+    from dyad.runtime.animate.mel_normalizer import REFERENCE_FILE, SPEECH_DB, SPEECH_VAD
+
+    if (folder / REFERENCE_FILE).is_file():
+        return True
+    chosen = [s for s in train if s.vad is not None][:12]
+    return sum(int(((s.vad > SPEECH_VAD) & (s.rms_db > SPEECH_DB)).sum()) for s in chosen) >= 100
+
+
+def _normalized(folder: Path, train, val, fps: int):
+    """Train and validation sequences with their mel mapped per person as live; the reference is the
+    folder's mel_reference.json, written from the training sequences by the first run that needs it."""
+    from dyad.models.interact import DatasetError
+    from dyad.runtime.animate.mel_normalizer import REFERENCE_FILE, load_reference
+    from dyad.runtime.offline.train_data import normalize_sequences, sequences_reference
+
+    try:
+        reference = load_reference(folder)
+        if reference is None:
+            reference = sequences_reference(train)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / REFERENCE_FILE).write_text(reference.to_json(f"speech frames of the first 12 training sequences ({train[0].name}...)"), encoding="utf-8")
+            print(f"dyad: wrote {folder / REFERENCE_FILE} ({reference.frames} speech frames): the per-person mel normalisation's target")
+        return normalize_sequences(train, reference, fps), normalize_sequences(val, reference, fps)
+    except DatasetError as error:
+        raise DyadError(f"{error} (training not started)") from None
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -121,7 +154,13 @@ def run_train(args: argparse.Namespace) -> int:
         require_faces(args.kind, args.data, dataset.takes)
         require_leg_joints(args.kind, args.data, dataset.skeleton)
         dataset, train, val = _sequences(args, dataset, BodySplit.default(dataset.skeleton))
+    if args.kind != "face-lip" and args.mel_norm == "person" and not _reference_possible(args.out, train):
+        print("dyad: data: fewer than 100 speech frames in the first 12 training sequences: too few for per-person mel "
+              "statistics; training on raw log-mel (as --mel-norm none)")  # fmt: skip
+        args.mel_norm = "none"
     model = _model(args, dataset)
+    if model.config.mel_normalized:
+        train, val = _normalized(args.out, train, val, model.config.fps)
     if args.kind != "face-lip":
         set_statistics(model, train)
     lr = args.lr or (3e-4 if args.kind == "face-lip" else 1e-3)

@@ -28,16 +28,16 @@ def _key(take: LipTake) -> str:
     return hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}:{take.fps}".encode()).hexdigest()[:16]
 
 
-def lip_mel(take: LipTake, cache: Path) -> np.ndarray:
-    """[T, 2, M] mel of the actor (person 0) and of a silent partner microphone (person 1)."""
+def lip_mel(take: LipTake, cache: Path) -> dict[str, np.ndarray]:
+    """mel [T, 2, M], vad [T, 2], rms_db [T, 2] of the actor (person 0) and of a silent partner microphone (person 1)."""
     from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
     path = cache / f"lip_{take.name}.npz"
     key = _key(take)
     if path.is_file():
         with np.load(path) as data:
-            if str(data["key"]) == key:
-                return data["mel"]
+            if str(data["key"]) == key and "vad" in data.files:
+                return {k: data[k] for k in ("mel", "vad", "rms_db")}
     config = SessionConfig(timing=TimingConfig(fps=take.fps), offline=True).validate()
     wav = open_wav_inputs([take.wav, take.wav], config.audio.sample_rate)
     samples = wav.samples.copy()
@@ -48,10 +48,10 @@ def lip_mel(take: LipTake, cache: Path) -> np.ndarray:
     raw = cache / f"lip_{take.name}.raw.npz"
     dump_features(config, source, raw)
     with np.load(raw) as data:
-        mel = data["mel"]
+        out = {k: data[k] for k in ("mel", "vad", "rms_db")}
     raw.unlink()
-    np.savez(path, key=np.array(key), mel=mel)
-    return mel
+    np.savez(path, key=np.array(key), **out)
+    return out
 
 
 def build_lip_sequences(lips: LipSet, cache: Path, speakers: int = 8, max_mismatch_s: float = 0.5,
@@ -59,7 +59,8 @@ def build_lip_sequences(lips: LipSet, cache: Path, speakers: int = 8, max_mismat
     """One face-only Sequence per lip_acc take, and the report lines (trims)."""
     sequences, report = [], list(lips.report)
     for i, take in enumerate(lips.takes):
-        mel = lip_mel(take, cache)
+        feats = lip_mel(take, cache)
+        mel = feats["mel"]
         frames = min(take.frames, len(mel))
         if take.frames - frames > max_mismatch_s * take.fps:
             raise DatasetError(f"{take.wav}: audio gives {len(mel)} frames, the face {take.frames}: not aligned")
@@ -75,6 +76,7 @@ def build_lip_sequences(lips: LipSet, cache: Path, speakers: int = 8, max_mismat
             no_text=None, actions=np.zeros((2, frames), np.int64), placement=np.zeros((2, frames, 4), np.float32),
             lower=empty, upper=empty, face=None, face_valid=take.face_valid, lip_face=lip,
             speakers=np.array([speaker, speaker]), facing=np.zeros(frames, bool), lip_people=(True, False),
+            vad=np.ascontiguousarray(feats["vad"][:frames].T, dtype=np.float32), rms_db=np.ascontiguousarray(feats["rms_db"][:frames].T, dtype=np.float32),
         ))  # fmt: skip
         if progress is not None:
             progress(i + 1, len(lips.takes))

@@ -18,6 +18,7 @@ sequence; within it, everything is trimmed to the shortest and reported.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from dyad.models.train import Sequence
 from dyad.runtime.config import SessionConfig, TimingConfig
 from dyad.runtime.offline.feature_dump import dump_features
 from dyad.runtime.animate.learned_animator import relative_placement
+from dyad.runtime.animate.mel_normalizer import MelReference, RunningMelNormalizer, reference_from_features
 from dyad.runtime.frontend.mel import LOG_FLOOR
 from dyad.runtime.config import DEFAULT_BERT, SpeechFeaturesConfig
 
@@ -131,7 +133,30 @@ def build_sequences(dataset: Dataset, split: BodySplit, cache: Path, speakers: i
             face=None if take.face is None else take.face[:, :frames].astype(np.float32), face_valid=take.face_valid,
             lip_face=None,  # lip-accurate data is its own set (InterAct's lip_acc/): runtime.lip_data
             speakers=np.array([_speaker(a, j, speakers) for j, a in enumerate(take.actors)]), facing=facing,
+            vad=t(feats["vad"]), rms_db=t(feats["rms_db"]),
         ))  # fmt: skip
         if progress is not None:
             progress(i + 1, len(dataset.takes))
     return sequences, report
+
+
+def sequences_reference(sequences: list[Sequence], takes: int = 12) -> MelReference:
+    """The training speech statistics (mel_reference.json) from the first `takes` sequences' raw log-mel."""
+    chosen = [s for s in sequences if s.vad is not None][:takes]
+    if not chosen:
+        raise DatasetError("no sequence carries voice activity: cannot compute the mel reference")
+    mel = np.concatenate([s.mel.reshape(-1, s.mel.shape[-1]) for s in chosen])
+    return reference_from_features(mel, np.concatenate([s.vad.reshape(-1) for s in chosen]), np.concatenate([s.rms_db.reshape(-1) for s in chosen]))
+
+
+def normalize_sequences(sequences: list[Sequence], reference: MelReference, fps: int) -> list[Sequence]:
+    """Each sequence's log-mel mapped per person by the run-time normaliser, from a cold start as a
+    session starts: training hears exactly what the live animator hears."""
+    out = []
+    for s in sequences:
+        if s.vad is None or s.rms_db is None:
+            raise DatasetError(f"{s.name}: no voice activity stored: cannot normalise its mel per person")
+        norm = RunningMelNormalizer(reference, fps)
+        mel = np.stack([norm.map_stream(s.mel[p], s.vad[p], s.rms_db[p], person=p) for p in range(s.mel.shape[0])])
+        out.append(replace(s, mel=mel.astype(np.float32)))
+    return out

@@ -105,3 +105,34 @@ def test_bad_config_is_one_clear_error():
         AttributionConfig(share_silent=0.7, share_speaking=0.6).validate()
     with pytest.raises(DyadError, match="attribution.fft"):
         replace(AttributionConfig(), fft=500).validate()
+
+
+@needs_realvoice
+def test_bundled_learned_face_keeps_the_listener_near_rest_at_minus_3_db(voices):
+    """The bundled learned face obeys the same attribution: at -3 dB bleed the listener's JawOpen stays near
+    its silent rest while only the partner speaks, for both people (one listens first, the other second)."""
+    from dyad.models.bundled import DEFAULT_MODEL_DIR
+    from dyad.models.model_dir import load_model_dir
+    from dyad.models.skeleton import load_default_skeleton
+    from dyad.runtime.animate.learned_animator import LearnedAnimator
+    from dyad.runtime.animate.learned_config import LearnedConfig
+    from dyad.runtime.offline.realvoice_dialogues import Dialogue
+    from dyad.runtime.offline.realvoice_eval import run_dialogue
+
+    mics, clean, n = mixture(voices, -3.0)
+    dialogue = Dialogue("mix", mics, clean.astype(np.float32), (), -3.0, 3.0, (0.0, 0.0))
+    skeleton = load_default_skeleton()
+
+    def learned(session):
+        config = replace(LearnedConfig(DEFAULT_MODEL_DIR, adapt=False), steps=2)
+        return LearnedAnimator(load_model_dir(DEFAULT_MODEL_DIR, None), skeleton, config, session.timing.fps, session.seed)
+
+    _, _, face = run_dialogue(dialogue, learned)
+    fps = 30
+    turns = (slice(fps // 2, 4 * fps), slice(4 * fps + fps // 2, 8 * fps))  # person 0 talks, then person 1
+    quiet = slice(8 * fps + 5, None)
+    for p in (0, 1):
+        jaw = face[p, :, 17]
+        rest = float(np.median(jaw[quiet]))
+        assert jaw[turns[p]].mean() - rest > 0.05  # speaking: the mouth moves
+        assert jaw[turns[1 - p]].mean() - rest < 0.03  # listening to a partner only 3 dB quieter: near rest

@@ -68,3 +68,26 @@ def test_bad_input_is_one_clear_error(tmp_path):
     (tmp_path / "full" / "x").write_text("")
     with pytest.raises(DyadError, match="exists and is not empty"):
         augment_corpus(data, tmp_path / "full", 0)
+
+
+def test_pitch_shift_moves_the_pitch_and_keeps_length_and_timing():
+    from dyad.runtime.offline.augmentation import pitch_shift
+
+    t = np.arange(RATE) / RATE
+    x = 0.3 * np.sin(2 * np.pi * 200.0 * t) * ((t > 0.4) & (t < 0.7))  # a 200 Hz burst from 0.4 s to 0.7 s
+    y = pitch_shift(x, RATE, 700.0)  # seven semitones up: 200 Hz * 2**(7/12) = 299.7 Hz
+    assert len(y) == len(x)
+    seg = y[int(0.45 * RATE) : int(0.65 * RATE)]
+    freqs = np.fft.rfftfreq(len(seg), 1 / RATE)
+    assert freqs[np.argmax(np.abs(np.fft.rfft(seg * np.hanning(len(seg)))))] == pytest.approx(299.7, abs=8.0)
+    envelope = np.convolve(np.abs(y), np.ones(160) / 160, mode="same")
+    on = np.flatnonzero(envelope > 0.5 * envelope.max())
+    assert abs(on[0] / RATE - 0.4) < 0.03 and abs(on[-1] / RATE - 0.7) < 0.03  # the burst stays where it was
+    assert np.array_equal(pitch_shift(x, RATE, 0.0), x)
+
+
+def test_both_mics_of_a_take_share_one_pitch_shift(tmp_path):
+    data = corpus(tmp_path / "data")
+    chains = augment_corpus(data, tmp_path / "a", seed=5)
+    assert chains[0]["pitch_cents"] == chains[1]["pitch_cents"]  # each mic carries the partner's bleed too
+    assert all(-500.0 <= c["pitch_cents"] <= 500.0 for c in chains)

@@ -40,6 +40,26 @@ def corpus(tmp_path_factory) -> Path:
     return out
 
 
+def test_corpus_is_deterministic_by_seed(tmp_path: Path) -> None:
+    """Same seed, same bytes (WAVs, faces, motion, transcripts); another seed, other dialogues. Each corpus
+    is written by a fresh process, as `dyad corpus` runs: libespeak-ng keeps synthesis state across
+    utterances, so a second corpus written in the same process differs by a few samples."""
+    import subprocess
+    import sys
+
+    def write(name: str, seed: int) -> Path:
+        code = f"from dyad.runtime.offline.corpus import write_corpus; write_corpus({str(tmp_path / name)!r}, 0.2, seed={seed}, take_seconds=12.0)"
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        return tmp_path / name
+
+    a, b, other = write("a", 5), write("b", 5), write("other", 6)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.suffix in (".wav", ".csv", ".bvh", ".txt"))
+    assert len(files) >= 7 and files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file() and p.suffix in (".wav", ".csv", ".bvh", ".txt"))
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    scripts = {p.read_text() for p in (a / "transcripts").glob("*.txt")}
+    assert not scripts & {p.read_text() for p in (other / "transcripts").glob("*.txt")}  # another seed, other dialogues
+
+
 def test_corpus_is_read_by_the_interact_loader(corpus: Path) -> None:
     dataset = load_interact(corpus)
     assert len(dataset.takes) >= 2 and dataset.report == ()
@@ -65,6 +85,9 @@ def test_train_resume_and_swap(corpus: Path, tmp_path: Path, capsys) -> None:
     assert "resuming body at step 2" in capsys.readouterr().out
     loaded = load_model_dir(model)
     assert loaded.trained and loaded.face_weights == "swapped" and loaded.face.config.audio_input == "mel"
+    # trained on per-person normalised mel against the reference the first run wrote, as the live animator maps it
+    assert (model / "mel_reference.json").is_file() and loaded.body.config.mel_normalized and loaded.face.config.mel_normalized
+    assert loaded.face.config.energy_cue
     lip = [n for n, f in loaded.provenance.items() if f.endswith("face_lip.safetensors")]
     assert lip and all(n.startswith("denoiser.") for n in lip)
     assert json.loads((model / "training" / "body_loss.json").read_text())["step"][-1] == 3
