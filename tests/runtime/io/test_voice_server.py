@@ -158,8 +158,9 @@ def _session(seconds: float, voices_kwargs: dict | None = None):
     return voices, runner, box
 
 
-def assert_contract(result, budget_ns: int = 150_000_000) -> None:
+def assert_contract(result) -> None:
     bundles = result.bundles
+    budget_ns = round(TimingConfig().budget_ms * 1_000_000)  # the session runs at the default budget
     assert [b.index for b in bundles] == list(range(len(bundles)))  # no skipped index, none sent twice
     assert all(b.target_ns == b.audio_ns + budget_ns for b in bundles)  # fixed D
     assert sum(b.fallback for b in bundles) == result.summary["deadline_misses"]
