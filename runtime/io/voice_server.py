@@ -22,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-import threading
 import uuid
 
 import numpy as np
 
 from dyad.runtime.config import NetworkPolicy
 from dyad.runtime.frames import FrameBundle, Sink
+from dyad.runtime.io.loop_thread import LoopThread
 from dyad.runtime.io.net_policy import sender_allowed
 from dyad.runtime.io.whip_peer import (
     DATA_CHANNEL_BUFFER, FRAMES_LABEL, MAX_OFFER_BYTES, OfferRefused, WhipPeer, check_offer, people_for, pump_track, trim_receiver_buffer,
@@ -61,16 +61,13 @@ class VoiceServer(Sink):
         self._frame_clients: set = set()  # open data channels and WebSocket mailboxes
         self.counts = {name: 0 for name in _COUNTERS}
         self._logged: set[str] = set()
-        self._loop = asyncio.new_event_loop()
+        self._server_thread = LoopThread("voice-server")
+        self._loop = self._server_thread.loop
         self._runner = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
         self.port = port  # the bound one once the server runs (port 0: the OS chooses)
-        self._thread = threading.Thread(target=self._run, args=(port,), name="voice-server", daemon=True)
-        self._thread.start()
-        self._ready.wait(20)
-        if self._error is not None:
-            raise OSError(f"cannot serve network audio on {host}:{port}: {self._error}") from self._error
+        error = self._server_thread.start(lambda: self._start(port))
+        if error is not None:
+            raise OSError(f"cannot serve network audio on {host}:{port}: {error}") from error
         self.port = self._runner.addresses[0][1]
         self.bound_endpoint = f"http://{host}:{self.port}" if port == 0 else None
 
@@ -79,17 +76,6 @@ class VoiceServer(Sink):
         return f"http://{self.host}:{self.port}"
 
     # -- server thread ---------------------------------------------------------
-    def _run(self, port: int) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._start(port))
-        except Exception as error:
-            self._error = error
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-
     async def _start(self, port: int) -> None:
         from aiohttp import web
 
@@ -314,8 +300,7 @@ class VoiceServer(Sink):
                 future.result(10)
             except Exception:
                 pass
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        self._server_thread.stop(5)
 
     async def _shutdown(self) -> None:
         for peer in list(self._peers.values()):

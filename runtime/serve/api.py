@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 
 from dyad.runtime.config import NetworkPolicy, SessionConfig
 from dyad.runtime.errors import DyadError
+from dyad.runtime.io.loop_thread import LoopThread
 from dyad.runtime.io.net_policy import sender_allowed
 from dyad.runtime.serve.host import AdmissionRefused, SessionHost
 from dyad.runtime.serve.metrics import CONTENT_TYPE, ServeMetrics, health_lines
@@ -34,15 +34,12 @@ class ServeApi:
         self.host, self.base, self.policy = host, base, policy
         self.metrics = ServeMetrics(host)
         self.address = address
-        self._loop = asyncio.new_event_loop()
+        self._server_thread = LoopThread("serve-api")
+        self._loop = self._server_thread.loop
         self._runner = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(port,), name="serve-api", daemon=True)
-        self._thread.start()
-        self._ready.wait(20)
-        if self._error is not None:
-            raise DyadError(f"cannot serve the API on {address}:{port}: {self._error}")
+        error = self._server_thread.start(lambda: self._start(port))
+        if error is not None:
+            raise DyadError(f"cannot serve the API on {address}:{port}: {error}")
         self.port = self._runner.addresses[0][1]
 
     @property
@@ -52,21 +49,9 @@ class ServeApi:
     def close(self) -> None:
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._server_thread.stop(10)
 
     # -- server thread ------------------------------------------------------------
-    def _run(self, port: int) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._start(port))
-        except Exception as error:
-            self._error = error
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-
     async def _start(self, port: int) -> None:
         from aiohttp import web
 
