@@ -15,9 +15,24 @@ import tempfile
 import time
 import urllib.request
 
+import pytest
 from websockets.sync.client import connect
 
 from engine_receivers import free_port
+
+needs_browser = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed (./dev.sh installs it)")
+
+
+def wait_for_http(url: str, timeout_s: float) -> None:
+    """Poll until the page answers: the server under test starts in another process or thread."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} never answered")
 
 FLAGS = [
     "--headless",

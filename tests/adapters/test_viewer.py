@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from browser import HeadlessChromium
+from browser import HeadlessChromium, needs_browser, wait_for_http
 from engine_receivers import free_port
 from dyad.adapters.view_server import THREE_BUILD, ViewServer
 from dyad.models.skeleton import load_default_skeleton
@@ -24,24 +23,8 @@ from dyad.runtime.offline.render import load_recording, render
 from dyad.runtime.session import Session
 from dyad.runtime.audio.wav_source import WavReplaySource, open_wav_inputs
 
-needs_browser = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed (./dev.sh installs it)")
-
-
 def _scene_pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
-
-
-def _wait_for_http(url: str, timeout_s: float = 60.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} never answered")
 
 
 @pytest.mark.slow
@@ -58,7 +41,7 @@ def test_browser_shows_both_avatars_moving_and_the_latency_readout(tmp_path):
     url = f"http://127.0.0.1:{port}/"
     browser = None
     try:
-        _wait_for_http(url)
+        wait_for_http(url, timeout_s=60)
         browser = HeadlessChromium(url)
         browser.wait_for("document.getElementById('status').textContent === 'live'")
         box = browser.evaluate("(() => { const r = document.getElementById('scene').getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height}; })()")

@@ -4,34 +4,17 @@ voice over WebRTC (WHIP), and the frames that come back on the data channel driv
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from browser import HeadlessChromium
+from browser import HeadlessChromium, needs_browser, wait_for_http
 from engine_receivers import free_port
 from speech_fixtures import synthesize
-
-needs_browser = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed (./dev.sh installs it)")
-
-
-def _wait_for_http(url: str, timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} never answered")
-
 
 @needs_browser
 @pytest.mark.slow
@@ -47,7 +30,7 @@ def test_talk_page_sends_the_microphone_and_the_right_persons_mouth_moves(tmp_pa
     )  # fmt: skip
     browser = None
     try:
-        _wait_for_http(f"http://127.0.0.1:{port}/")
+        wait_for_http(f"http://127.0.0.1:{port}/", timeout_s=90)
         flags = ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
                  "--autoplay-policy=no-user-gesture-required")  # fmt: skip
         browser = HeadlessChromium(f"http://127.0.0.1:{port}/?person=1&auto=1", extra_flags=flags)
