@@ -165,6 +165,16 @@ class AttributionConfig:
     share_speaking: float = 0.6  # at or above this: probability 1
     floor_db: float = -30.0  # gain while only the partner speaks
     release_s: float = 0.1  # time constant of the gain closing
+    silence_dbfs: float = -60.0  # both mics quieter: the probability holds its last value
+    # Learned geometry (attribution.py): per band, the inter-mic level difference while each person talks alone.
+    adaptive: bool = True  # False: fixed midpoint 0 dB and smoothing power_smoothing (equal gains, a gap of several dB)
+    prior_gap_db: float = 6.0  # starting mic0 - mic1 difference while person 0 talks alone (+) / person 1 does (-)
+    learn_rate: float = 0.02  # per block of clear single talk (about 1 s of it to converge)
+    learn_above_dbfs: float = -50.0  # blocks quieter than this (louder mic) teach nothing
+    learn_margin: float = 0.1  # a block teaches when its evidence lies this far (in half-gaps) from the midpoint
+    small_gap_db: float = 4.0  # a learned gap this small or smaller: decide on longer averages ...
+    small_gap_smoothing: float = 0.8  # ... smoothing the decision's band powers this much per block (about 80 ms)
+    large_gap_db: float = 8.0  # this gap or more: power_smoothing (in between: interpolated)
 
     def validate(self) -> AttributionConfig:
         checks = (
@@ -176,6 +186,11 @@ class AttributionConfig:
             ("share_speaking", 0.0 <= self.share_silent < self.share_speaking <= 1.0, "must exceed share_silent, both in [0, 1]"),
             ("floor_db", self.floor_db < 0.0, "must be < 0"),
             ("release_s", self.release_s > 0.0, "must be > 0"),
+            ("prior_gap_db", self.prior_gap_db > 0.0, "must be > 0"),
+            ("learn_rate", 0.0 <= self.learn_rate < 1.0, "must be in [0, 1)"),
+            ("learn_margin", self.learn_margin >= 0.0, "must be >= 0"),
+            ("small_gap_smoothing", 0.0 <= self.small_gap_smoothing < 1.0, "must be in [0, 1)"),
+            ("large_gap_db", 0.0 < self.small_gap_db < self.large_gap_db, "must exceed small_gap_db, both > 0"),
         )
         for name, ok, rule in checks:
             if not ok:

@@ -138,6 +138,8 @@ class PersonFeatures:
     wav2vec: np.ndarray | None = None  # [T, D] Wav2Vec2 of this person's voice, interpolated to the frame centres
     words: np.ndarray | None = None  # [T, D_bert] BERT vector of the word spoken at each frame, zeros where none is known
     no_text: np.ndarray | None = None  # [T] 1.0 where no word is known for the frame, else 0.0
+    # Talker attribution's speaking probability (runtime/frontend/attribution.py), mean over the frame; None: read as 1.
+    talk: np.ndarray | None = None  # [T] 0..1
 
     @property
     def frames(self) -> int:

@@ -7,9 +7,10 @@ a deadline the emitter still sends lips that follow the voice. It needs no
 torch and costs a fraction of a millisecond per frame on a CPU.
 
 Per person:
-- face: jaw and lips from speech energy (`rms_db` gated by `vad`, fast attack,
-  slower release), rounded vs spread lips from the balance of low and high
-  log-mel bands, lips sealed in silence, blinks every 2-6 s (120-180 ms, both
+- face: jaw and lips from speech energy (`rms_db` gated by `vad` and by talker
+  attribution's speaking probability `talk`, fast attack, slower release), rounded
+  vs spread lips from the balance of low and high log-mel bands, lips sealed and the
+  jaw closed in silence and while listening (a talker's jaw rests slightly open), blinks every 2-6 s (120-180 ms, both
   eyes), brows up on emphasised syllables, gaze on the partner with small
   saccades (and glances away while speaking), head angles equal to the head motion.
 - body: breathing and idle sway, arms resting at the sides, beat gestures on
@@ -166,7 +167,7 @@ class ProceduralAnimator(Animator):
         self._breath_hz = (0.22 + 0.06 * u[:, -1])[:, None]
         self._fingers = self._finger_table()
         self._memo: list[_Memo | None] = [None, None]
-        self._cache: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._cache: tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()  # the scheduler and an emitter-side fallback may share one instance
 
     def animate(self, window: AnimationWindow) -> People:
@@ -206,30 +207,31 @@ class ProceduralAnimator(Animator):
             if action not in ACTIONS:
                 raise ValueError(f"unknown action {action!r} (expected one of {', '.join(ACTIONS)})")
 
-    def _history(self, window: AnimationWindow, first: int, last: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Features of absolute frames [first, last): the window, else the cache, silence before frame 0."""
+    def _history(self, window: AnimationWindow, first: int, last: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Features (mel, rms_db, vad, talk) of absolute frames [first, last): the window, else the cache, silence before frame 0."""
         count, n_mels = last - first, window.features[0].mel.shape[1]
-        mel, rms, vad = np.zeros((2, count, n_mels)), np.full((2, count), SILENCE_DB), np.zeros((2, count))
+        mel, rms, vad, talk = np.zeros((2, count, n_mels)), np.full((2, count), SILENCE_DB), np.zeros((2, count)), np.ones((2, count))
         known = np.arange(first, last) < 0  # before the session: silence
         sources = [] if self._cache is None or self._cache[1].shape[2] != n_mels else [self._cache]
         feats = window.features
-        stacked = (np.stack([f.mel for f in feats]), np.stack([f.rms_db for f in feats]), np.stack([f.vad for f in feats]))
+        stacked = (np.stack([f.mel for f in feats]), np.stack([f.rms_db for f in feats]), np.stack([f.vad for f in feats]),
+                   np.stack([np.ones(f.frames) if f.talk is None else f.talk for f in feats]))  # fmt: skip
         sources.append((window.first_frame, *stacked))
-        for s0, s_mel, s_rms, s_vad in sources:  # later sources win
+        for s0, s_mel, s_rms, s_vad, s_talk in sources:  # later sources win
             lo, hi = max(first, s0), min(last, s0 + s_rms.shape[1])
             if lo < hi:
                 dst, src = slice(lo - first, hi - first), slice(lo - s0, hi - s0)
-                mel[:, dst], rms[:, dst], vad[:, dst], known[dst] = s_mel[:, src], s_rms[:, src], s_vad[:, src], True
+                mel[:, dst], rms[:, dst], vad[:, dst], talk[:, dst], known[dst] = s_mel[:, src], s_rms[:, src], s_vad[:, src], s_talk[:, src], True
         # Older frames nobody gave us (cold start with a short context): repeat the oldest real frame.
         real = np.flatnonzero(known & (np.arange(first, last) >= 0))
         fill = slice(0, real[0]) if first >= 0 else slice(0, min(-first, count))
         mel[:, fill] = mel[:, real[0] : real[0] + 1]
         if first >= 0:
-            rms[:, fill], vad[:, fill] = rms[:, real[0] : real[0] + 1], vad[:, real[0] : real[0] + 1]
+            rms[:, fill], vad[:, fill], talk[:, fill] = rms[:, real[0] : real[0] + 1], vad[:, real[0] : real[0] + 1], talk[:, real[0] : real[0] + 1]
         keep = max(0, count - self.history_frames - 1)
         if self._cache is None or last > self._cache[0] + self._cache[2].shape[1]:  # only ever move forward
-            self._cache = (first + keep, mel[:, keep:].copy(), rms[:, keep:].copy(), vad[:, keep:].copy())
-        return mel, rms, vad
+            self._cache = (first + keep, mel[:, keep:].copy(), rms[:, keep:].copy(), vad[:, keep:].copy(), talk[:, keep:].copy())
+        return mel, rms, vad, talk
 
     def _frames(self, seconds: float) -> int:
         return max(1, int(round(seconds * self.fps)))
@@ -252,10 +254,10 @@ class ProceduralAnimator(Animator):
         computed only over the frames it needs (arrays below end at the last frame)."""
         m, last = len(frames), int(frames[-1]) + 1
         absolute = np.arange(last - m - self.history_frames, last, dtype=np.int64)
-        mel, rms, vad = self._history(window, int(absolute[0]), last)
-        # -55..-15 dBFS -> 0..1 (wide, so syllables still move the jaw); the VAD gates out breaths
-        # and whatever separation left of the partner's voice.
-        voiced = _clip((vad - 0.25) / 0.35)
+        mel, rms, vad, talk = self._history(window, int(absolute[0]), last)
+        # -55..-15 dBFS -> 0..1 (wide, so syllables still move the jaw); the VAD gates out breaths, and
+        # talker attribution's speaking probability whatever separation and gating left of the partner's voice.
+        voiced = _clip((vad - 0.25) / 0.35) * talk
         e = _clip((rms + 55.0) / 40.0) * voiced
         on = _clip((rms + 50.0) / 15.0) * voiced  # "is talking": saturates at -35 dBFS
         nod_rows = m + self._frames(0.6) - 1
@@ -461,7 +463,9 @@ class ProceduralAnimator(Animator):
         f, face = self._face, np.zeros(sig["mouth"].shape + (NUM_LIVE_LINK,))
         mouth, speak, brow = sig["mouth"], sig["speak"], sig["emphasis"]
         rnd, spread = sig["round"] * speak, sig["spread"] * speak
-        jaw = 0.08 + 0.5 * mouth**0.9
+        # The jaw rests a little open (0.08) only while this person holds the floor: a listener's mouth,
+        # and a silent one, rests closed, opening as the person's speaking probability (in `speak`) rises.
+        jaw = 0.08 * speak + 0.5 * mouth**0.9
         smile = 0.1 + 0.08 * sig["listen"] + 0.2 * spread * mouth + 0.03 * noise[..., 8]
 
         def put(name: str, value, asym=0.0) -> None:

@@ -74,8 +74,9 @@ def _session_config(take, actions: tuple[str, str], facing: bool, seed: int):
     return SessionConfig(offline=True, seed=seed, speech=speech, controls=ControlState(actions=actions, facing=facing), status_interval_s=0.0)
 
 
-def run_take(take, model: str, steps: int, face_weights: str | None, seed: int, skeleton):
-    """Offline session over the take's WAVs -> (roots [2,T,3], rotations [2,T,J,3], face [2,T,61])."""
+def run_take(take, model: str, steps: int, face_weights: str | None, seed: int, skeleton, factory=None):
+    """Offline session over the take's WAVs -> (roots [2,T,3], rotations [2,T,J,3], face [2,T,61]);
+    `factory(session_config)` builds the animator instead of `model` when given."""
     from dyad.models.actions import ACTIONS
     from dyad.runtime.session import Session
     from dyad.runtime.offline.train_data import infer_actions
@@ -88,7 +89,7 @@ def run_take(take, model: str, steps: int, face_weights: str | None, seed: int, 
     yaw = yaw_of(take.rotations[:, 0, 0])
     config = _session_config(take, actions, bool(np.cos(yaw[1] - yaw[0]) < 0), seed).validate()
     source = WavReplaySource(open_wav_inputs(list(take.wavs), config.audio.sample_rate), block_ms=config.timing.block_ms, realtime=False)
-    animator = _animator(model, steps, face_weights, config, skeleton)
+    animator = factory(config) if factory is not None else _animator(model, steps, face_weights, config, skeleton)
     result = Session(config, source, animator=animator, skeleton=skeleton, keep_frames=True).run()
     people = [[bundle.people[p] for bundle in result.bundles] for p in (0, 1)]
     roots = np.array([[pose.root_position for pose in ps] for ps in people])

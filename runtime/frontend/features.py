@@ -7,7 +7,8 @@ Per frame and person:
          window's end, so no frame waits for audio past it; or its centre),
   rms_db RMS of the separated samples in the span, in dBFS,
   vad    Silero probability of the last VAD window that ends at or before
-         the span's end (causal: it adds no waiting).
+         the span's end (causal: it adds no waiting),
+  talk   talker attribution's speaking probability, mean over the span's samples.
 Finished frames go into a bounded ring (`FeatureTimeline`) so a two-hour
 session holds constant memory.
 
@@ -42,6 +43,7 @@ class FeatureTimeline:
         self._mel = np.full((capacity_frames, people, n_mels), np.log(LOG_FLOOR), dtype=np.float32)
         self._rms_db = np.full((capacity_frames, people), SILENCE_DB, dtype=np.float32)
         self._vad = np.zeros((capacity_frames, people), dtype=np.float32)
+        self._talk = np.ones((capacity_frames, people), dtype=np.float32)
         # Optional learned streams (zeros past the end of input; no_text reads 1 there).
         self._wav2vec = None if wav2vec_dim is None else np.zeros((capacity_frames, people, wav2vec_dim), np.float32)
         self._words = None if words_dim is None else np.zeros((capacity_frames, people, words_dim), np.float32)
@@ -57,11 +59,13 @@ class FeatureTimeline:
         wav2vec: np.ndarray | None = None,
         words: np.ndarray | None = None,
         no_text: np.ndarray | None = None,
+        talk: np.ndarray | None = None,
     ) -> None:
         slot = self.ready_until % self.capacity
         self._mel[slot] = mel
         self._rms_db[slot] = rms_db
         self._vad[slot] = vad
+        self._talk[slot] = 1.0 if talk is None else talk
         if self._wav2vec is not None:
             self._wav2vec[slot] = 0.0 if wav2vec is None else wav2vec
         if self._words is not None:
@@ -76,6 +80,7 @@ class FeatureTimeline:
                 mel=np.full((count, self.n_mels), np.log(LOG_FLOOR), dtype=np.float32),
                 rms_db=np.full(count, SILENCE_DB, dtype=np.float32),
                 vad=np.zeros(count, dtype=np.float32),
+                talk=np.ones(count, dtype=np.float32),
                 **self._learned(np.zeros(count, np.int64), np.zeros(count, bool), p),
             )
             for p in range(self.people)
@@ -102,11 +107,13 @@ class FeatureTimeline:
         mel = np.where(valid[:, None, None], self._mel[slots], np.float32(np.log(LOG_FLOOR)))
         rms = np.where(valid[:, None], self._rms_db[slots], np.float32(SILENCE_DB))
         vad = np.where(valid[:, None], self._vad[slots], np.float32(0.0))
+        talk = np.where(valid[:, None], self._talk[slots], np.float32(1.0))
         return tuple(
             PersonFeatures(
                 mel=mel[:, p].astype(np.float32),
                 rms_db=rms[:, p].astype(np.float32),
                 vad=vad[:, p].astype(np.float32),
+                talk=talk[:, p].astype(np.float32),
                 **self._learned(slots, valid, p),
             )
             for p in range(self.people)
@@ -129,6 +136,7 @@ class FrameFeatureBuilder:
         self._mel_frames: list[np.ndarray] = []  # pending mel frames, [people, n_mels] each
         self._mel_first = 0  # absolute index of _mel_frames[0]
         self._samples = np.zeros((0, people), dtype=np.float32)
+        self._talk = np.zeros((0, people), dtype=np.float32)  # speaking probability per sample, beside _samples
         self._samples_start = 0
         self._vad_probs: list[np.ndarray] = []  # pending VAD windows, [people] each
         self._vad_first = 0
@@ -137,8 +145,10 @@ class FrameFeatureBuilder:
         # exist, `take(frame) -> dict` gives its wav2vec / words / no_text. None: off.
         self.extras = extras
 
-    def add_samples(self, samples: np.ndarray) -> None:
+    def add_samples(self, samples: np.ndarray, talk: np.ndarray | None = None) -> None:
+        """`talk`: the talker attribution's speaking probability per sample [n, people] (None: 1)."""
         self._samples = np.concatenate([self._samples, samples])
+        self._talk = np.concatenate([self._talk, np.ones(samples.shape, np.float32) if talk is None else talk.astype(np.float32)])
 
     def add_mel(self, first_index: int, frames: np.ndarray) -> None:
         if not self._mel_frames:
@@ -180,7 +190,8 @@ class FrameFeatureBuilder:
         start = frame_start_sample(frame, self.sample_rate, self.fps)
         end = frame_start_sample(frame + 1, self.sample_rate, self.fps)
         learned = {} if self.extras is None else self.extras.take(frame)
-        self.timeline.append(self._take_mel(start, end), self._take_rms(start, end), self._take_vad(end), **learned)
+        rms, talk = self._take_span(start, end)
+        self.timeline.append(self._take_mel(start, end), rms, self._take_vad(end), talk=talk, **learned)
 
     def _take_mel(self, start: int, end: int) -> np.ndarray:
         members = []
@@ -196,16 +207,17 @@ class FrameFeatureBuilder:
             return np.full((self.timeline.people, self.timeline.n_mels), np.log(LOG_FLOOR), dtype=np.float32)
         return np.mean(np.stack(members), axis=0).astype(np.float32)
 
-    def _take_rms(self, start: int, end: int) -> np.ndarray:
+    def _take_span(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """(RMS in dBFS, mean speaking probability) of the samples in [start, end), per person."""
         lo = max(0, start - self._samples_start)
         hi = max(lo, end - self._samples_start)
-        span = self._samples[lo:hi]
-        self._samples = self._samples[hi:]
+        span, talk = self._samples[lo:hi], self._talk[lo:hi]
+        self._samples, self._talk = self._samples[hi:], self._talk[hi:]
         self._samples_start += hi
         if len(span) == 0:
-            return np.full(self.timeline.people, SILENCE_DB, dtype=np.float32)
+            return np.full(self.timeline.people, SILENCE_DB, dtype=np.float32), np.ones(self.timeline.people, np.float32)
         rms = np.sqrt(np.mean(np.square(span, dtype=np.float64), axis=0))
-        return (20.0 * np.log10(np.maximum(rms, 1e-5))).astype(np.float32)
+        return (20.0 * np.log10(np.maximum(rms, 1e-5))).astype(np.float32), talk.mean(axis=0).astype(np.float32)
 
     def _take_vad(self, end: int) -> np.ndarray:
         last_window = end // self.vad_window - 1  # last window ending at or before `end`

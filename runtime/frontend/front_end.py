@@ -80,7 +80,7 @@ class AudioFrontEnd:
         if self.speech is not None:  # times its own stages: wav2vec2 per hop, bert per arrived batch
             self.speech.push(separated, windows.starts, windows.probs, self.timeline.ready_until)
         with self.stats.stage("frame_features"):
-            self.builder.add_samples(separated)
+            self.builder.add_samples(separated, self.attribution.probability_samples)
             if len(windows):
                 self.builder.add_vad(int(windows.starts[0]) // VAD_WINDOW, windows.probs)
             self.builder.add_mel(first_mel, mel)

@@ -53,7 +53,10 @@ def run(animator, feats: tuple[Features, Features], hop: int = 2, context: int =
         n = min(hop, total - k)
         first = max(0, k - context)
         end = min(total, k + n + lookahead)
-        person_feats = tuple(PersonFeatures(mel=m[first:end], rms_db=r[first:end], vad=v[first:end]) for m, r, v in feats)
+        person_feats = tuple(
+            PersonFeatures(mel=f[0][first:end], rms_db=f[1][first:end], vad=f[2][first:end], talk=f[3][first:end] if len(f) > 3 else None)
+            for f in feats
+        )  # a fourth array, when given, is talker attribution's speaking probability
         ctx = tuple(tuple(produced[p][first:k]) for p in (0, 1))
         window = AnimationWindow(first, k - first, n, end - k - n, FPS, person_feats, ctx, controls)
         out = animator.animate(window)
@@ -78,9 +81,26 @@ def test_jaw_opens_in_speech_and_closes_in_silence(skeleton):
     jaw, close = face(p0, "JawOpen"), face(p0, "MouthClose")
     assert jaw[35:90].mean() > 0.3 and jaw[35:90].max() > 0.45
     assert jaw[35:90].std() > 0.03  # syllables move the jaw, it does not just hang open
-    assert jaw[:30].max() < 0.12 and jaw[110:].max() < 0.12
-    assert close[110:].mean() > 0.05 > close[35:90].mean()
+    assert jaw[:30].max() < 0.02 and jaw[110:].max() < 0.12
+    assert jaw[130:].max() < 0.02  # a silent mouth rests closed: the slightly open rest belongs to a talker
+    assert np.allclose(close[110:], jaw[110:], atol=1e-4) and close[35:90].mean() < 0.05  # lips sealed: MouthClose takes JawOpen back
     assert stack(p0, "speaking")[50] > 0.8 and stack(p0, "speaking")[140] < 0.1
+
+
+def test_listener_mouth_follows_the_speaking_probability(skeleton):
+    """The partner's voice left in my features (loud, voiced) moves my mouth only as far as talker
+    attribution says it is mine: closed at probability 0, opening as the probability rises."""
+    mel, rms, vad = features(150, speech=[(30, 120)])
+    jaw_by_probability = {}
+    for probability in (0.0, 0.5, 1.0):
+        talk = np.full(150, probability, np.float32)
+        p0 = run(ProceduralAnimator(skeleton), ((mel, rms, vad, talk), features(150)))[0]
+        jaw, close = face(p0, "JawOpen"), face(p0, "MouthClose")
+        jaw_by_probability[probability] = float(jaw[40:120].mean())
+        if probability == 0.0:
+            assert jaw.max() < 1e-6 and close.max() < 1e-6  # lips sealed, jaw closed
+    assert jaw_by_probability[0.0] < 0.01 < jaw_by_probability[0.5] < jaw_by_probability[1.0]
+    assert jaw_by_probability[1.0] > 0.3  # a talker's look as before
 
 
 def test_blinks_at_a_plausible_rate(skeleton):
