@@ -34,6 +34,7 @@ OWN_MODULE_BENCHES = {
     "budget-quality": ("budget_quality_bench", "add_budget_quality_args", "run_budget_quality", "real-voice quality at the earlier D = 150 ms timing and at the default"),
     "gpu": ("gpu_bench", "add_gpu_args", "run_gpu", "CUDA tests and every GPU bench in one run (results say 'not measured' without a GPU)"),
     "words": ("words_bench", "add_words_args", "run_words", "the live recogniser: WER on real and held-out speech, word lateness, words reaching frames, CPU, deadline misses"),
+    "attribution": ("attribution_bench", "add_attribution_args", "run_attribution_bench", "talker attribution on two-mic mixtures of real voices (-2 to -20 dB, a hot mic): gating and cost per block"),
     "body-filter": ("body_filter_bench", "add_body_filter_args", "run_body_filter", "choose the learned body's run-time filter on synthetic held-out data: wrist speed and seams"),
     "serve": ("serve_bench", "add_serve_args", "run_serve_bench", "sessions one `dyad serve` holds at zero misses: batch sizes, compute per hop"),
 }
