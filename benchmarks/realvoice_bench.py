@@ -5,6 +5,7 @@
 Runs the real-voice evaluation (`dyad.runtime.offline.realvoice_eval`) for:
 - before: the procedural animator and the learned one as they were before talker attribution
   and mel normalisation existed (both switched off);
+- procedural, fixed attribution: the attribution's decision against a fixed 0 dB midpoint (`adaptive=False`);
 - procedural: the rule-based animator;
 - learned: the model folder's networks on both parts, with its per-person mel normalisation
   (when the folder has a `mel_reference.json`), run-time filter and root anchor;
@@ -82,6 +83,7 @@ def _factories(model: Path, steps: int):
     return [
         ("procedural, before (no attribution)", lambda session: None, before),
         ("learned, before (no attribution, raw mel)", learned(mel_normalize=False), before),
+        ("procedural, fixed attribution", lambda session: None, {"attribution": AttributionConfig(adaptive=False)}),
         ("procedural", lambda session: None, None),
         ("learned", learned(), None),
         ("learned, raw mel", learned(mel_normalize=False), None),

@@ -11,7 +11,8 @@ tracks and the forced alignment say:
 - `attribution_ratio`: mean JawOpen while the person talks alone / while only the partner
   talks (the mouth should stay shut while the partner's voice bleeds in);
   `attribution_ratio_above_rest` measures both from the animator's own rest opening
-  (median JawOpen while nobody talks), the denominator floored at 0.01.
+  (median JawOpen while nobody talks), the denominator floored at 0.01; `listener_jaw` is the mean
+  JawOpen while only the partner talks (a ratio whose denominator reaches its floor says little more).
 - `lip_max_sq`, `lip_mse`: the corpus's lip error against viseme targets built from a
   PocketSphinx forced alignment of the transcript (frames covered by transcribed clips).
 - `wrist_speed_mean`, `wrist_speed_p95`: speed of both wrists relative to the hips, in
@@ -33,7 +34,7 @@ from dyad.models.arkit import LIVE_LINK_NAMES
 from dyad.runtime.offline.realvoice_dialogues import RATE, Dialogue, build_dialogues, load_clips
 
 _F = {name: i for i, name in enumerate(LIVE_LINK_NAMES)}
-PERSON_METRICS = ("jaw_corr", "mouth_corr", "attribution_ratio", "attribution_ratio_above_rest", "lip_max_sq", "lip_mse",
+PERSON_METRICS = ("jaw_corr", "mouth_corr", "attribution_ratio", "attribution_ratio_above_rest", "listener_jaw", "lip_max_sq", "lip_mse",
                   "wrist_speed_mean", "wrist_speed_p95")  # fmt: skip
 
 
@@ -66,11 +67,12 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 def attribution(jaw: np.ndarray, alone: np.ndarray, partner_only: np.ndarray, silent: np.ndarray) -> dict[str, float]:
     if not alone.any() or not partner_only.any():
-        return {"attribution_ratio": float("nan"), "attribution_ratio_above_rest": float("nan")}
+        return {"attribution_ratio": float("nan"), "attribution_ratio_above_rest": float("nan"), "listener_jaw": float("nan")}
     rest = float(np.median(jaw[silent])) if silent.any() else 0.0
     return {
         "attribution_ratio": float(jaw[alone].mean() / max(jaw[partner_only].mean(), 1e-3)),
         "attribution_ratio_above_rest": float((jaw[alone].mean() - rest) / max(jaw[partner_only].mean() - rest, 0.01)),
+        "listener_jaw": float(jaw[partner_only].mean()),
     }
 
 
@@ -182,14 +184,18 @@ def evaluate_real(folder: Path, name: str, animator_factory, seed: int = 0, only
     people = [row for d in per_dialogue.values() for row in d["people"]]
     mean = {k: float(np.nanmean([r[k] for r in people])) for k in PERSON_METRICS}
     by_bleed = {f"{d['bleed_db']:g}": float(np.nanmean([r["attribution_ratio"] for r in d["people"]])) for d in per_dialogue.values()}
+    above = {f"{d['bleed_db']:g}": float(np.nanmean([r["attribution_ratio_above_rest"] for r in d["people"]])) for d in per_dialogue.values()}
     return {"animator": name, "data": str(folder), "dialogues": len(dialogues), "seconds": float(sum(d.seconds for d in dialogues)),
-            "mean": mean, "attribution_ratio_by_bleed_db": by_bleed, "per_dialogue": per_dialogue}  # fmt: skip
+            "mean": mean, "attribution_ratio_by_bleed_db": by_bleed, "attribution_ratio_above_rest_by_bleed_db": above,
+            "per_dialogue": per_dialogue}  # fmt: skip
 
 
 def format_real_table(results: list[dict]) -> str:
-    keys = ("jaw_corr", "mouth_corr", "attribution_ratio", "lip_max_sq", "wrist_speed_mean", "wrist_speed_p95")
-    lines = ["| animator | " + " | ".join(keys) + " | attribution ratio by bleed dB |", "|" + "---|" * (len(keys) + 2)]
+    keys = ("jaw_corr", "mouth_corr", "attribution_ratio", "attribution_ratio_above_rest", "listener_jaw", "lip_max_sq", "wrist_speed_mean",
+            "wrist_speed_p95")  # fmt: skip
+    lines = ["| animator | " + " | ".join(keys) + " | attribution ratio by bleed dB (raw / above rest) |", "|" + "---|" * (len(keys) + 2)]
     for r in results:
-        bleed = ", ".join(f"{k}: {v:.2f}" for k, v in r["attribution_ratio_by_bleed_db"].items())
+        above = r.get("attribution_ratio_above_rest_by_bleed_db", {})
+        bleed = ", ".join(f"{k}: {v:.2f} / {above.get(k, float('nan')):.2f}" for k, v in r["attribution_ratio_by_bleed_db"].items())
         lines.append(f"| {r['animator']} | " + " | ".join(f"{r['mean'][k]:.3f}" for k in keys) + f" | {bleed} |")
     return "\n".join(lines)
