@@ -22,16 +22,18 @@ procedural animator and the learned animators obey the same decision. Gains open
 and close over ~100 ms, so syllable onsets are never cut. Causal, no added latency: the
 decision for a block uses that block and earlier ones.
 
-The decision adapts to the geometry (`adaptive`): two lavaliers 2 dB apart, a mic 6 dB hotter
-than the other, a room that colours one band more than another all move where "alone" and
-"partner only" lie. Per person and band, two centres are learned online, causally: the level
-difference while this person clearly talks alone, and while only the partner does (a two-means
-clustering that learns only from loud blocks on which both people's evidence agrees: one
-says "mine", the other "my partner's"; double talk and silence teach nothing). Each band then
-decides against the midpoint of its two centres, with a slope that scales with their gap, so a
-2 dB gap is read as sharply as a 20 dB one. The centres start at +-`prior_gap_db` (midpoint
-0 dB, the fixed decision), so the first seconds behave as before learning. The learned state is
-a few numbers per band, updated once per block: it costs next to nothing beside the FFTs.
+The decision adapts to the geometry (`adaptive`): two lavaliers 2 dB apart or a mic 6 dB hotter
+than the other move where "alone" and "partner only" lie. Two centres are learned online, causally, from the broadband level
+difference between the two raw mics (summed over the analysed bands, averaged over ~80 ms):
+the difference while person 0 clearly talks alone, and while person 1 does (a two-means
+clustering that learns only from loud blocks lying well to one side of the current midpoint;
+double talk lies near it and silence is too quiet, so neither teaches). Bands then decide
+against the midpoint of the two centres where the gap between them is clear (>= `large_gap_db`);
+where it is small (<= `small_gap_db`, e.g. two lavaliers 2 dB apart) they decide from 0 dB on
+band powers averaged longer, since one block's noise would drown a 2 dB difference; in between,
+both are interpolated. The centres start at +-`prior_gap_db` (midpoint 0 dB, the fixed
+decision), so the first seconds behave as before learning. The learned state is two numbers,
+updated once per block: it costs next to nothing beside the FFTs.
 
 While both mics are silent the probability holds its last value (nothing to decide on).
 `probability_samples` exposes each output sample's probability so the frame features carry it
